@@ -1,0 +1,147 @@
+"The command line end to end: every bad input gets one line and a non-zero exit; interrupted sessions keep finished turns."
+import io, json, os, signal, subprocess, sys, time, contextlib
+from pathlib import Path
+import numpy as np
+import pytest
+from PIL import Image
+
+from referpix2pix.cli import main
+
+@pytest.fixture(scope='session')
+def model_dir(tmp_path_factory):
+    "A complete pipeline folder from freshly built tiny components (real classes, untrained weights)"
+    import torch
+    from referpix2pix.grounder import Grounder
+    from referpix2pix.editor import EditorModel
+    from referpix2pix.pipeline import ReferPix2PixPipeline
+    torch.set_num_threads(1)
+    d = tmp_path_factory.mktemp('model')/'tiny'
+    ReferPix2PixPipeline.from_components(Grounder.build('tiny', device='cpu'), EditorModel.build('tiny', device='cpu')).save_pretrained(d)
+    return d
+
+@pytest.fixture(scope='session')
+def scene(tmp_path_factory):
+    d = tmp_path_factory.mktemp('img'); p = d/'scene.png'
+    im = Image.new('RGB', (80, 64), (235, 235, 235)); im.paste((220, 40, 40), (8, 8, 30, 30)); im.save(p)
+    return p
+
+def run(args):
+    "main() in-process: (exit status, stderr)"
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err): rc = main([str(a) for a in args])
+    return rc, err.getvalue()
+
+def edit(scene, *extra, out=None, model=None, tmp=None):
+    return run(['edit', scene, '--out', out or (tmp/'out'), '--steps', 1, '--quiet', *(['--model', model] if model else []), *extra])
+
+def one_line_error(rc, err, want):
+    assert rc == 2, (rc, err)
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith('referpix2pix: error:') and want in lines[0], err
+
+def test_missing_file(tmp_path, model_dir):
+    one_line_error(*edit(tmp_path/'nope.png', '-i', 'make it red', model=model_dir, tmp=tmp_path), 'no such file')
+
+def test_not_an_image(tmp_path, model_dir):
+    (tmp_path/'notes.png').write_text('hello')
+    one_line_error(*edit(tmp_path/'notes.png', '-i', 'make it red', model=model_dir, tmp=tmp_path), 'not an image')
+
+def test_truncated_image(tmp_path, model_dir, scene):
+    b = scene.read_bytes(); (tmp_path/'cut.png').write_bytes(b[:len(b) // 2])
+    one_line_error(*edit(tmp_path/'cut.png', '-i', 'make it red', model=model_dir, tmp=tmp_path), 'cannot decode')
+
+def test_huge_image(tmp_path, model_dir):
+    Image.new('L', (9000, 8000)).save(tmp_path/'huge.png')
+    one_line_error(*edit(tmp_path/'huge.png', '-i', 'make it red', model=model_dir, tmp=tmp_path), 'too large')
+
+def test_tiny_image(tmp_path, model_dir):
+    Image.new('RGB', (10, 10)).save(tmp_path/'tiny.png')
+    one_line_error(*edit(tmp_path/'tiny.png', '-i', 'make it red', model=model_dir, tmp=tmp_path), 'too small')
+
+@pytest.mark.parametrize('bad,msg', [('', 'empty'), ('   \t ', 'empty'), ('x' * 400, 'limit is'), ('?!', 'no words')])
+def test_bad_instructions(tmp_path, model_dir, scene, bad, msg):
+    one_line_error(*edit(scene, '-i', 'make it red', '-i', bad, model=model_dir, tmp=tmp_path), msg)
+
+def test_mask_of_wrong_size(tmp_path, model_dir, scene):
+    Image.new('L', (32, 32), 255).save(tmp_path/'m.png')
+    one_line_error(*edit(scene, '-i', 'make it red', '--mask', tmp_path/'m.png', model=model_dir, tmp=tmp_path), 'mask is 32x32 but the image is 80x64')
+
+def test_mask_for_missing_turn(tmp_path, model_dir, scene):
+    Image.new('L', (80, 64), 255).save(tmp_path/'m.png')
+    one_line_error(*edit(scene, '-i', 'make it red', '--mask', f"3:{tmp_path/'m.png'}", model=model_dir, tmp=tmp_path), 'turn 3 does not exist')
+
+@pytest.mark.parametrize('dev,msg', [('tpu', 'Unknown device'), ('cuda:7', 'CUDA'), ('banana', 'Unknown device')])
+def test_unknown_device(tmp_path, model_dir, scene, dev, msg):
+    if dev.startswith('cuda'):
+        import torch
+        if torch.cuda.is_available(): pytest.skip('a GPU is present')
+    one_line_error(*edit(scene, '-i', 'make it red', '--device', dev, model=model_dir, tmp=tmp_path), msg)
+
+def test_model_folder_not_ours(tmp_path, scene):
+    (tmp_path/'sd').mkdir(); (tmp_path/'sd'/'model_index.json').write_text('{"_class_name": "StableDiffusionPipeline"}')
+    one_line_error(*edit(scene, '-i', 'make it red', model=tmp_path/'sd', tmp=tmp_path), 'not a ReferPix2PixPipeline')
+    (tmp_path/'empty').mkdir()
+    one_line_error(*edit(scene, '-i', 'make it red', model=tmp_path/'empty', tmp=tmp_path), 'no model_index.json')
+
+def test_model_folder_incomplete(tmp_path, scene, model_dir):
+    import shutil
+    shutil.copytree(model_dir, tmp_path/'m'); shutil.rmtree(tmp_path/'m'/'grounder')
+    one_line_error(*edit(scene, '-i', 'make it red', model=tmp_path/'m', tmp=tmp_path), 'missing grounder/')
+
+def test_corrupt_weights(tmp_path, scene, model_dir):
+    import shutil
+    shutil.copytree(model_dir, tmp_path/'m')
+    w = next((tmp_path/'m'/'unet').glob('*.safetensors')); w.write_bytes(b'\0' * 100)
+    rc, err = edit(scene, '-i', 'make it red', model=tmp_path/'m', tmp=tmp_path)
+    assert rc == 2 and err.startswith('referpix2pix: error:') and 'm' in err, err
+
+def test_output_folder_not_writable(tmp_path, model_dir, scene):
+    (tmp_path/'file').write_text('x')
+    one_line_error(*edit(scene, '-i', 'make it red', model=model_dir, out=tmp_path/'file'/'sub', tmp=tmp_path), 'cannot write')
+    one_line_error(*edit(scene, '-i', 'make it red', model=model_dir, out=tmp_path/'file', tmp=tmp_path), 'not a folder')
+
+@pytest.mark.parametrize('mode', ['RGBA', 'LA', 'P', 'I;16', 'CMYK'])
+def test_odd_modes_are_converted_and_edited(tmp_path, model_dir, scene, mode):
+    im = Image.open(scene).convert('RGBA' if mode in ('RGBA', 'LA') else 'RGB')
+    if mode == 'I;16': im = Image.fromarray((np.asarray(im.convert('L')).astype(np.uint16) * 257))
+    elif mode != 'RGBA': im = im.convert(mode)
+    f = tmp_path/('odd.jpg' if mode == 'CMYK' else 'odd.png'); im.save(f)
+    rc, err = edit(f, '-i', 'make the red square blue', model=model_dir, tmp=tmp_path)
+    assert rc == 0, err
+    out = Image.open(tmp_path/'out'/'turn-1.png'); assert out.mode == 'RGB' and out.size == (80, 64)
+
+def test_edit_writes_every_turn(tmp_path, model_dir, scene):
+    rc, err = edit(scene, '-i', 'make the red square blue', '-i', 'now make it bigger', model=model_dir, tmp=tmp_path)
+    assert rc == 0, err
+    rec = json.loads((tmp_path/'out'/'session.json').read_text())
+    assert [t['instruction'] for t in rec['turns']] == ['make the red square blue', 'now make it bigger']
+    for f in ['source.png', 'turn-1.png', 'turn-2.png', 'turn-1-mask.png', 'turn-2-overlay.png', 'session.png']: assert (tmp_path/'out'/f).exists(), f
+
+def test_real_command_exits_non_zero_without_traceback(tmp_path):
+    exe = Path(sys.executable).parent/'referpix2pix'
+    r = subprocess.run([str(exe), 'edit', str(tmp_path/'missing.png'), '-i', 'make it red', '--out', str(tmp_path/'o')], capture_output=True, text=True)
+    assert r.returncode == 2 and 'Traceback' not in r.stderr and 'no such file' in r.stderr, r.stderr
+
+def test_help_for_every_subcommand():
+    exe = Path(sys.executable).parent/'referpix2pix'
+    for sub in [[], ['edit'], ['demo'], ['data'], ['data', 'shapes'], ['train']]:
+        r = subprocess.run([str(exe), *sub, '--help'], capture_output=True, text=True)
+        assert r.returncode == 0 and 'usage: referpix2pix' in r.stdout, (sub, r.stderr)
+
+def test_interrupted_session_keeps_finished_turns(tmp_path, model_dir, scene):
+    "Ctrl-C (SIGINT) during turn 2 or 3 leaves turn 1 complete on disk and exits with 130"
+    exe = Path(sys.executable).parent/'referpix2pix'; out = tmp_path/'out'
+    p = subprocess.Popen([str(exe), 'edit', str(scene), '-i', 'make the red square blue', '-i', 'now remove it', '-i', 'make it green',
+                          '--model', str(model_dir), '--out', str(out), '--steps', '400', '--quiet'],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while time.time() - t0 < 240:
+        f = out/'session.json'
+        if f.exists() and json.loads(f.read_text())['turns']: break
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT); _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert 'interrupted' in err and 'Traceback' not in err
+    rec = json.loads((out/'session.json').read_text())
+    assert 1 <= len(rec['turns']) < 3
+    for t in rec['turns']: assert Image.open(out/t['image']).size == (80, 64)
