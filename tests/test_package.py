@@ -73,6 +73,8 @@ def test_docs_site_builds_with_api_docs_and_figures(tmp_path):
         exported = [re.search(r'^(?:def|class) (\w+)', ''.join(c['source']), re.M) for c in src['cells']
                     if c['cell_type'] == 'code' and ''.join(c['source']).startswith('#| export')]
         for m in [m for m in exported if m and not m.group(1).startswith('_')]:
-            assert re.search(rf'<h[34][^>]*>{m.group(1)}\b', html), f'{name}: no API doc for {m.group(1)}'
-        n_figs = sum('image/png' in o.get('data', {}) for c in src['cells'] if c['cell_type'] == 'code' for o in c.get('outputs', []))
+            assert re.search(rf'<h[34][^>]*>(\w+\.)?{m.group(1)}\b', html), f'{name}: no API doc for {m.group(1)}'
+        shown = [c for c in src['cells'] if c['cell_type'] == 'code' and not re.search(r'^#\|\s*(hide|include:\s*false|output:\s*false)', ''.join(c['source']), re.M)]
+        n_figs = sum('image/png' in o.get('data', {}) for c in shown for o in c.get('outputs', []))
+        if any('image/png' in o.get('data', {}) for c in src['cells'] for o in c.get('outputs', [])): assert n_figs, f'{name}: every figure is hidden'
         assert html.count('data:image/png') >= n_figs, f'{name}: {n_figs} figures in the notebook, fewer on the page'

@@ -47,7 +47,8 @@ def frontmatter(nb):
         if c['cell_type'] == 'raw':
             s = ''.join(c['source'])
             t = re.search(r'^title:\s*(.+)$', s, re.M); d = re.search(r'^description:\s*((?:.+\n?)(?:\s{2,}.+\n?)*)', s, re.M)
-            return (t.group(1).strip() if t else None), (' '.join(d.group(1).split()) if d else '')
+            unq = lambda x: x.strip().strip("'\"")
+            return (unq(t.group(1)) if t else None), (unq(' '.join(d.group(1).split())) if d else '')
     return None, ''
 
 def render_output(o, asis):
@@ -59,7 +60,9 @@ def render_output(o, asis):
         png = data['image/png']; png = ''.join(png) if isinstance(png, list) else png
         return f"<img alt='figure' src='data:image/png;base64,{png.strip()}'/>"
     if 'image/svg+xml' in data: return ''.join(data['image/svg+xml'])
-    if 'text/markdown' in data: return f"<div class='doc'>{markdown2html_mistune(''.join(data['text/markdown']))}</div>"
+    if 'text/markdown' in data:
+        md = re.sub(r'\{target="_blank"[^}]*\}', '', ''.join(data['text/markdown']))   # Quarto link attributes
+        return f"<div class='doc'>{markdown2html_mistune(md)}</div>"
     if 'text/html' in data: return ''.join(data['text/html'])
     if 'text/plain' in data: return f"<pre>{html.escape(''.join(data['text/plain']))}</pre>"
     return ''
