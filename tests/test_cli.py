@@ -124,7 +124,7 @@ def test_real_command_exits_non_zero_without_traceback(tmp_path):
 
 def test_help_for_every_subcommand():
     exe = Path(sys.executable).parent/'referpix2pix'
-    for sub in [[], ['edit'], ['demo'], ['data'], ['data', 'shapes'], ['train']]:
+    for sub in [[], ['edit'], ['demo'], ['data'], ['data', 'shapes'], ['train'], ['eval']]:
         r = subprocess.run([str(exe), *sub, '--help'], capture_output=True, text=True)
         assert r.returncode == 0 and 'usage: referpix2pix' in r.stdout, (sub, r.stderr)
 
@@ -145,3 +145,14 @@ def test_interrupted_session_keeps_finished_turns(tmp_path, model_dir, scene):
     rec = json.loads((out/'session.json').read_text())
     assert 1 <= len(rec['turns']) < 3
     for t in rec['turns']: assert Image.open(out/t['image']).size == (80, 64)
+
+def test_eval_writes_the_report(tmp_path, model_dir):
+    from referpix2pix.data.shapes import make_world
+    make_world(tmp_path/'world', 20, seed=3, workers=1, progress=False)
+    rc, err = run(['eval', '--model', model_dir, '--data', tmp_path/'world', '--out', tmp_path/'r'/'eval.json', '--n', 1, '--steps', 2, '--quiet'])
+    assert rc == 0, err
+    rep = json.loads((tmp_path/'r'/'eval.json').read_text())
+    for k in ('referring', 'coref'):
+        assert {'giou', 'ciou', 'recall'} <= set(rep['grounding'][k]) and {'psnr', 'l1', 'l2', 'l1_outside_mask', 'l1_inside_mask'} <= set(rep['edit'][k])
+    assert rep['timing']['seconds_per_turn'] > 0
+    one_line_error(*run(['eval', '--model', model_dir, '--data', tmp_path, '--out', tmp_path/'x.json']), 'not a data folder')
