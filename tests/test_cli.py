@@ -124,7 +124,7 @@ def test_real_command_exits_non_zero_without_traceback(tmp_path):
 
 def test_help_for_every_subcommand():
     exe = Path(sys.executable).parent/'referpix2pix'
-    for sub in [[], ['edit'], ['demo'], ['data'], ['data', 'shapes'], ['train'], ['eval']]:
+    for sub in [[], ['edit'], ['demo'], ['data'], ['data', 'shapes'], ['train'], ['eval'], ['bench']]:
         r = subprocess.run([str(exe), *sub, '--help'], capture_output=True, text=True)
         assert r.returncode == 0 and 'usage: referpix2pix' in r.stdout, (sub, r.stderr)
 
@@ -156,3 +156,10 @@ def test_eval_writes_the_report(tmp_path, model_dir):
         assert {'giou', 'ciou', 'recall'} <= set(rep['grounding'][k]) and {'psnr', 'l1', 'l2', 'l1_outside_mask', 'l1_inside_mask'} <= set(rep['edit'][k])
     assert rep['timing']['seconds_per_turn'] > 0
     one_line_error(*run(['eval', '--model', model_dir, '--data', tmp_path, '--out', tmp_path/'x.json']), 'not a data folder')
+
+def test_bench_json():
+    exe = Path(sys.executable).parent/'referpix2pix'
+    r = subprocess.run([str(exe), 'bench', '--steps', '2', '--runs', '1', '--turns', '2', '--threads', '1', '--json'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rec = json.loads(r.stdout[r.stdout.index('{'):])
+    assert rec['ratio_vs_ip2p'] > 0 and 'grounding_turn2_over_turn1' in rec and len(rec['grounding_seconds_per_turn']) == 2
