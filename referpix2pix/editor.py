@@ -276,20 +276,34 @@ def image_condition(self:EditorModel, source:torch.Tensor, # [B,3,H,W] in [-1,1]
 
 # %% ../nbs/05_editor.ipynb #f42c5cf6
 @patch
-def training_step(self:EditorModel, batch:dict, # the stage-2 batch (see above)
-                  generator:torch.Generator|None=None, # for noise, timesteps, latent sampling, dropout
-                 )->dict:
-    "One InstructPix2Pix denoising loss on `batch`: dict(loss, drop_text, drop_image, timesteps)"
+def noised_inputs(self:EditorModel, batch:dict, # the stage-2 batch (see above)
+                  generator:torch.Generator|None=None)->tuple:
+    "`(latents, noise, timesteps, noisy, c_img)` of a training step: target latents, their noise and noisy version, image condition"
     dev = self.device
     src, tgt = batch['source'].to(dev), batch['target'].to(dev)
-    bsz = src.shape[0]
     with torch.no_grad():
         latents = self.encode_target(tgt, generator)
         c_img = self.image_condition(src, batch.get('mask'), batch.get('has_mask'))
     noise = randn_tensor(latents.shape, generator=generator, device=dev, dtype=latents.dtype)
     T = self.noise_scheduler.config.num_train_timesteps
-    timesteps = torch.randint(0, T, (bsz,), generator=generator, device=generator.device if generator else dev).to(dev).long()
-    noisy = self.noise_scheduler.add_noise(latents, noise, timesteps)
+    timesteps = torch.randint(0, T, (len(src),), generator=generator, device=generator.device if generator else dev).to(dev).long()
+    return latents, noise, timesteps, self.noise_scheduler.add_noise(latents, noise, timesteps), c_img
+
+@patch
+def denoising_loss(self:EditorModel, pred:torch.Tensor, latents:torch.Tensor, noise:torch.Tensor, timesteps:torch.Tensor)->torch.Tensor:
+    "MSE of the UNet's prediction against the scheduler's target (the noise, or the velocity for v-prediction)"
+    pt = self.noise_scheduler.config.prediction_type
+    target = noise if pt == 'epsilon' else self.noise_scheduler.get_velocity(latents, noise, timesteps)
+    return F.mse_loss(pred.float(), target.float(), reduction='mean')
+
+@patch
+def training_step(self:EditorModel, batch:dict, # the stage-2 batch (see above)
+                  generator:torch.Generator|None=None, # for noise, timesteps, latent sampling, dropout
+                 )->dict:
+    "One InstructPix2Pix denoising loss on `batch`: dict(loss, drop_text, drop_image, timesteps)"
+    dev = self.device
+    latents, noise, timesteps, noisy, c_img = self.noised_inputs(batch, generator)
+    bsz = len(latents)
     with torch.set_grad_enabled(self.train_text_encoder and torch.is_grad_enabled()):
         emb = self.encode_prompt(list(batch['instruction']) + [''])
     text, null = emb[:bsz], emb[bsz:]
@@ -297,10 +311,7 @@ def training_step(self:EditorModel, batch:dict, # the stage-2 batch (see above)
     if q: text, c_img, p = conditioning_dropout(text, null, c_img, q, generator)
     else: p = torch.ones(bsz, device=dev)
     pred = self.unet(torch.cat([noisy, c_img.to(noisy.dtype)], 1), timesteps, text.to(self.unet.dtype)).sample
-    pt = self.noise_scheduler.config.prediction_type
-    target = noise if pt == 'epsilon' else self.noise_scheduler.get_velocity(latents, noise, timesteps)
-    loss = F.mse_loss(pred.float(), target.float(), reduction='mean')
-    return dict(loss=loss, drop_text=p < 2 * q, drop_image=(p >= q) & (p < 3 * q), timesteps=timesteps)
+    return dict(loss=self.denoising_loss(pred, latents, noise, timesteps), drop_text=p < 2 * q, drop_image=(p >= q) & (p < 3 * q), timesteps=timesteps)
 
 # %% ../nbs/05_editor.ipynb #23138c2f
 @patch

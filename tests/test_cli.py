@@ -163,3 +163,117 @@ def test_bench_json():
     assert r.returncode == 0, r.stderr[-2000:]
     rec = json.loads(r.stdout[r.stdout.index('{'):])
     assert rec['ratio_vs_ip2p'] > 0 and 'grounding_turn2_over_turn1' in rec and len(rec['grounding_seconds_per_turn']) == 2
+
+def test_bench_options_json():
+    "Speed-up options reach both pipelines, pass the same-seed check, and --train adds both stages' throughput"
+    exe = Path(sys.executable).parent/'referpix2pix'
+    r = subprocess.run([str(exe), 'bench', '--steps', '2', '--runs', '1', '--turns', '2', '--threads', '1', '--dtype', 'bf16', '--channels-last',
+                        '--scheduler', 'dpm++', '--train', '--train-steps', '1', '--json'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rec = json.loads(r.stdout[r.stdout.index('{'):])
+    assert (rec['dtype'], rec['scheduler'], rec['channels_last'], rec['compile']) == ('bfloat16', 'dpm++', True, False)
+    assert rec['check']['passed'] and rec['check']['referpix2pix']['mean_abs'] <= rec['check']['tolerance']['mean_abs']
+    assert rec['train']['stage1_grounder']['samples_per_s'] > 0 and rec['train']['stage2_editor']['samples_per_s'] > 0
+    assert rec['ratio_vs_ip2p'] > 0
+
+def test_bench_refusals(tmp_path):
+    "The full preset and fp16 on the CPU, and a bad --data for --train, are one-line errors before anything is built"
+    one_line_error(*run(['bench', '--preset', 'full', '--device', 'cpu']), 'run it on a GPU')
+    one_line_error(*run(['bench', '--dtype', 'fp16', '--device', 'cpu']), 'fp16 on the CPU')
+    one_line_error(*run(['bench', '--train', '--data', tmp_path]), 'not a data folder')
+
+# --- eval: methods (ip2p, llm-sam) and the real benchmarks' protocols on small fixtures ---
+
+@pytest.fixture(scope='session')
+def world(tmp_path_factory):
+    "A small synthetic world (it carries a MagicBrush table and CoReferEdit sessions)"
+    from referpix2pix.data.shapes import make_world
+    d = tmp_path_factory.mktemp('world')/'world'; make_world(d, 20, seed=3, workers=1, progress=False)
+    return d
+
+@pytest.fixture(scope='session')
+def metric_models(tmp_path_factory):
+    "Tiny random CLIP / DINO (HF folders) and an LPIPS trunk (torchvision file)"
+    from referpix2pix.evaluate import write_tiny_metric_models
+    return write_tiny_metric_models(tmp_path_factory.mktemp('metric-models'))
+
+@pytest.fixture(scope='session')
+def ip2p_dir(tmp_path_factory):
+    "A tiny diffusers StableDiffusionInstructPix2PixPipeline folder (8 channels, untrained)"
+    from referpix2pix.editor import EditorModel
+    from referpix2pix.evaluate import ip2p_pipeline
+    d = tmp_path_factory.mktemp('ip2p')/'ip2p'
+    ip2p_pipeline(EditorModel.build('tiny', mask_channels=False, device='cpu')).save_pretrained(d)
+    return d
+
+EDIT_KEYS = {'psnr', 'l1', 'l2', 'l1_outside_mask', 'l1_inside_mask'}
+
+def test_eval_ip2p_has_edit_metrics_and_no_grounding(tmp_path, world, ip2p_dir, model_dir):
+    rc, err = run(['eval', '--method', 'ip2p', '--model', ip2p_dir, '--data', world, '--out', tmp_path/'ip2p.json', '--n', 1, '--steps', 2, '--quiet'])
+    assert rc == 0, err
+    rep = json.loads((tmp_path/'ip2p.json').read_text())
+    assert rep['grounding'] is None and rep['settings']['method'] == 'ip2p' and any('no grounding' in n for n in rep['notes'])
+    for k in ('referring', 'coref'): assert EDIT_KEYS <= set(rep['edit'][k])
+    assert rep['timing']['seconds_per_turn'] > 0
+    one_line_error(*run(['eval', '--method', 'ip2p', '--data', world, '--out', tmp_path/'x.json']), 'needs --model')
+    one_line_error(*run(['eval', '--method', 'ip2p', '--model', ip2p_dir, '--gt-mask', '--data', world, '--out', tmp_path/'x.json']), 'takes no mask')
+    one_line_error(*run(['eval', '--method', 'ip2p', '--model', model_dir, '--data', world, '--out', tmp_path/'x.json']), 'not a StableDiffusionInstructPix2PixPipeline')
+
+def test_eval_llm_sam_uses_the_given_grounder(tmp_path, world, model_dir):
+    from referpix2pix.grounder import Grounder
+    Grounder.build('tiny', device='cpu', seed=1).save_pretrained(tmp_path/'plain-grounder')
+    rc, err = run(['eval', '--method', 'llm-sam', '--grounder', tmp_path/'plain-grounder', '--model', model_dir, '--data', world,
+                   '--out', tmp_path/'sam.json', '--n', 1, '--steps', 2, '--quiet'])
+    assert rc == 0, err
+    rep = json.loads((tmp_path/'sam.json').read_text())
+    assert rep['settings']['method'] == 'llm-sam' and rep['settings']['grounder'] == str(tmp_path/'plain-grounder')
+    for k in ('referring', 'coref'): assert {'giou', 'ciou', 'recall'} <= set(rep['grounding'][k]) and EDIT_KEYS <= set(rep['edit'][k])
+    one_line_error(*run(['eval', '--method', 'llm-sam', '--data', world, '--out', tmp_path/'x.json']), 'needs --grounder')
+    one_line_error(*run(['eval', '--grounder', tmp_path/'plain-grounder', '--data', world, '--out', tmp_path/'x.json']), 'does not apply to referpix2pix')
+
+PROTOCOL_KEYS = {'magicbrush': ('final_turn', {'l1', 'l2', 'clip_i', 'dino', 'clip_t'}),
+                 'coreferedit': ('final_turn', {'global_clip_t', 'local_clip_t', 'l1', 'l2', 'clip_i', 'dino'}),
+                 'gqa-inpaint': ('edit', {'l1', 'l2', 'clip_i', 'dino'}),
+                 'reason-edit': ('background', {'psnr', 'ssim', 'lpips', 'mse'})}
+
+@pytest.mark.parametrize('protocol', list(PROTOCOL_KEYS))
+def test_eval_protocols(tmp_path, world, model_dir, metric_models, protocol):
+    from referpix2pix.evaluate import world_gqa_inpaint
+    data = world_gqa_inpaint(tmp_path/'gqa', n=4, seed=3) if protocol == 'gqa-inpaint' else world
+    models = ['--clip', metric_models['clip']] + (['--lpips-weights', metric_models['lpips']] if protocol == 'reason-edit' else ['--dino', metric_models['dino']])
+    rc, err = run(['eval', '--protocol', protocol, '--model', model_dir, '--data', data, '--out', tmp_path/'r.json', '--n', 1, '--steps', 1, '--quiet', *models])
+    assert rc == 0, err
+    rep = json.loads((tmp_path/'r.json').read_text())
+    section, keys = PROTOCOL_KEYS[protocol]
+    assert rep['protocol'] == protocol and keys <= set(rep[section]), rep[section]
+    assert rep['timing']['seconds_per_turn'] > 0 and rep['models']['clip'] == str(metric_models['clip']) and 'real weights' in rep['models']['note']
+    assert rep['grounding']['all']['n'] >= 1
+
+def test_eval_independent_setting_without_feature_models(tmp_path, world, model_dir):
+    rc, err = run(['eval', '--protocol', 'magicbrush', '--setting', 'independent', '--no-features', '--model', model_dir, '--data', world,
+                   '--out', tmp_path/'r.json', '--n', 1, '--steps', 1, '--quiet'])
+    assert rc == 0, err
+    rep = json.loads((tmp_path/'r.json').read_text())
+    assert rep['setting'] == 'independent' and set(rep['all_turns']) == {'l1', 'l2', 'n'} and rep['all_turns']['n'] == 3 and rep['models'] is None
+
+def test_eval_protocol_errors(tmp_path, world, model_dir):
+    base = ['eval', '--model', model_dir, '--out', tmp_path/'x.json', '--quiet']
+    one_line_error(*run([*base, '--protocol', 'gqa-inpaint', '--data', world]), 'test_scenes.json')
+    one_line_error(*run([*base, '--protocol', 'coreferedit', '--setting', 'independent', '--data', tmp_path/'none']), 'no such')
+    one_line_error(*run([*base, '--protocol', 'reason-edit', '--setting', 'independent', '--data', world]), 'applies to the magicbrush and coreferedit protocols')
+    one_line_error(*run([*base, '--protocol', 'magicbrush', '--data', world, '--clip', tmp_path/'no-clip']), 'CLIP model: no model folder')
+    one_line_error(*run([*base, '--protocol', 'reason-edit', '--data', tmp_path]), 'not a Reason-Edit folder')
+
+# --- train editor --variant: the four editor designs of 10b_smartedit from the command line ---
+
+def test_train_editor_variant_smartedit(tmp_path, world):
+    import json
+    out = tmp_path/'se'
+    rc, err = run(['train', 'editor', '--variant', 'smartedit', '--data', world, '--out', out, '--steps', 2, '--align-steps', 2,
+                   '--batch-size', 2, '--eval-n', 1, '--threads', 1, '--quiet', '--interaction', 'mlp'])
+    assert rc == 0, err
+    rep = json.loads((out/'report.json').read_text())
+    assert rep['variant'] == 'smartedit' and rep['interaction'] == 'mlp' and rep['steps'] == 2 and 'all' in rep['edit_gt_mask']
+    assert (out/'model'/'smartedit_config.json').exists() and (out/'align').is_dir()
+    from referpix2pix.smartedit import load_variant, SmartEditModel
+    assert isinstance(load_variant(out), SmartEditModel)
