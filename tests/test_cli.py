@@ -277,3 +277,13 @@ def test_train_editor_variant_smartedit(tmp_path, world):
     assert (out/'model'/'smartedit_config.json').exists() and (out/'align').is_dir()
     from referpix2pix.smartedit import load_variant, SmartEditModel
     assert isinstance(load_variant(out), SmartEditModel)
+
+def test_data_shapes_with_reasoning_turns(tmp_path):
+    import json
+    rc, err = run(['data', 'shapes', '--out', tmp_path/'w', '--images', 6, '--workers', 1, '--quiet', '--reasoning', 1.0])
+    assert rc == 0, err
+    sessions = json.loads((tmp_path/'w'/'coreferedit'/'sessions.json').read_text())
+    kinds = [s['turns'][0]['kind'] for s in sessions]   # a scene with no reasoning expression falls back to referring
+    assert len(sessions) == 6 and kinds.count('reasoning') >= 4 and set(kinds) <= {'reasoning', 'referring'}, kinds
+    assert all(s['target_object']['expression_type'] == 'reasoning' for s in sessions if s['turns'][0]['kind'] == 'reasoning')
+    assert all(t['kind'] == 'coref' for s in sessions for t in s['turns'][1:])
