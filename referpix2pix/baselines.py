@@ -9,7 +9,7 @@ import torch
 from .core import ReferPix2PixError
 from .editor import EditorModel, calibrate_scaling_factor
 from .train import load_checkpoint_weights, list_checkpoints
-from .stage2 import VaeTask, WorldImages, edit_report
+from .stage2 import VaeTask, WorldImages, calibration_images, edit_report
 
 # %% auto #0
 __all__ = ['editor_at_step']
@@ -33,8 +33,6 @@ def editor_at_step(run:str|Path, # a folder written by `train_editor` (checkpoin
         ed = EditorModel.build(preset, mask_channels=mask_channels, seed=seed, device='cpu')
         ed.vae.requires_grad_(True); load_checkpoint_weights(VaeTask(ed.vae), vae_ck[-1])
         ed.vae.requires_grad_(False); ed.vae.eval()
-        ims = WorldImages(calib_samples, ed.image_size)
-        idx = torch.randperm(len(ims), generator=torch.Generator().manual_seed(seed))[:256].tolist()
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed); calibrate_scaling_factor(ed.vae, torch.stack([ims[i] for i in idx]))
+            torch.manual_seed(seed); calibrate_scaling_factor(ed.vae, calibration_images(WorldImages(calib_samples, ed.image_size), seed))
     return load_checkpoint_weights(ed, ckpts[step]).eval()

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 import diffusers
-from diffusers import StableDiffusionInstructPix2PixPipeline, EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler
+from diffusers import EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler
 from transformers import LlavaConfig, LlavaForConditionalGeneration
 from torch.utils.flop_counter import FlopCounterMode
 from .core import ReferPix2PixError, DeviceError, Preset, get_preset, get_device, get_dtype, seed_everything
@@ -19,6 +19,7 @@ from .templates import SEG_TOKEN, IMAGE_TOKEN
 from .grounder import Grounder, GroundingState, GrounderConfig, full_config, llama_style_tokenizer, build_sam, sam_config, _place
 from .editor import EditorModel, editor_config
 from .pipeline import ReferPix2PixPipeline
+from .evaluate import ip2p_pipeline
 from .metrics import mask_iou, psnr
 from .train import make_optimizer, trainable_named_parameters, TrainConfig
 
@@ -118,11 +119,7 @@ def build_pair(preset:str|Preset='tiny', device='cpu', seed:int=0,
         ed = EditorModel.build(p, seed=seed, device=dev, dtype=dt)
         base = EditorModel.build(p, mask_channels=False, seed=seed, device=dev, dtype=dt)
     ours = ReferPix2PixPipeline.from_components(g, ed)
-    ip2p = StableDiffusionInstructPix2PixPipeline(vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer, unet=base.unet,
-                                                  scheduler=base.scheduler, safety_checker=None, feature_extractor=None,
-                                                  requires_safety_checker=False)
-    ip2p.set_progress_bar_config(disable=True)
-    return ours, ip2p
+    return ours, ip2p_pipeline(base)
 
 def bench_scene(size:int=64)->Image.Image:
     "A small deterministic scene to edit"

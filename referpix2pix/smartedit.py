@@ -25,11 +25,10 @@ from .core import (ReferPix2PixError, ModelLoadError, InstructionError, get_devi
 from .templates import build_conversation, IMAGE_TOKEN
 from .grounder import Grounder, CLIP_MEAN, CLIP_STD, LISA_LORA, _check_text, _load_state, _place
 from .editor import EditorModel, conditioning_dropout, expand_conv_in, _image_batch, _mask_batch, _atomic_dir
-from .metrics import exact_target_metrics, reason_edit_metrics, average_metrics
 from .train import TrainConfig, train
 from .data.datasets import world_stage2
 from .data.shapes import iter_sessions, edit_samples
-from .stage2 import predicted_mask, predicted_masks, CombMasks
+from .stage2 import predicted_masks, CombMasks, edit_report
 from .pipeline import DEFAULT_MODEL
 
 # %% auto #0
@@ -342,6 +341,7 @@ def editor_for(editor:EditorModel, mask_channels:bool)->EditorModel:
 class SmartEditModel(nn.Module):
     "SmartEdit-style editor: 8-channel InstructPix2Pix UNet, text condition f + 0.5 f' (QFormer, BIM), BIM v' added at conv_in"
     variant, mask_channels, default_text_condition = 'smartedit', False, 'qformer'
+    reads_history = True   # `sample(..., history=)`: `stage2.edit_report` passes each turn's conversation
     def __init__(self, editor:EditorModel, conditioner:SmartEditConditioner,
                  text_condition:str|None=None, # 'qformer' (f replaces CLIP text) or 'clip' (CLIP text + 0.5 f'); default per class
                  f_scale:float=F_SCALE, # weight of f' in the text condition
@@ -564,24 +564,8 @@ def variant_report(model, # an EditorModel or a SmartEditModel / HybridModel
     "Exact-target and Reason-Edit background metrics per turn kind, and seconds per turn"
     if masks not in ('gt', 'pred'): raise VariantError(f"masks must be 'gt' or 'pred', not {masks!r}")
     if masks == 'pred' and grounder is None: raise VariantError("masks='pred' needs the grounder")
-    rows, secs, reads_history = {}, [], isinstance(model, SmartEditModel)
-    for i in range(len(samples) if n is None else min(n, len(samples))):
-        s = samples[i]
-        if s.get('mask') is None: continue
-        m = s['mask'] if masks == 'gt' else predicted_mask(grounder, s)
-        kw = dict(history=list(s.get('history') or [])) if reads_history else {}
-        t0 = time.perf_counter()
-        out = model.sample(s['source'], s['instruction'], mask=torch.from_numpy(np.asarray(m))[None, None].float(), num_inference_steps=steps,
-                           text_guidance=text_guidance, image_guidance=image_guidance, generator=torch.Generator().manual_seed(seed + i),
-                           output_type='pil', **kw)[0]
-        secs.append(time.perf_counter() - t0)
-        bg = reason_edit_metrics(s['source'], out, s['mask'])
-        rows.setdefault(s.get('kind', 'all'), []).append({**exact_target_metrics(out, s['target'], s['source'], s['mask']),
-                                                         'bg_psnr': bg['psnr'], 'bg_ssim': bg['ssim']})
-    rep = {k: average_metrics(v) for k, v in rows.items()}
-    rep['all'] = average_metrics([r for v in rows.values() for r in v])
-    rep['seconds_per_turn'] = float(np.median(secs)) if secs else float('nan')
-    return rep
+    return edit_report(model, samples, n, steps=steps, masks=masks, grounder=grounder, seed=seed, text_guidance=text_guidance,
+                       image_guidance=image_guidance, background=True)
 
 # %% ../nbs/10b_smartedit.ipynb #3b20c288
 def _train_seconds(history:list)->float:

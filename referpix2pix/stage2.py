@@ -13,12 +13,12 @@ from PIL import Image
 from .core import ReferPix2PixError, get_device, save_json, seed_everything, pil_to_tensor, to_rgb
 from .editor import EditorModel, autoencoder_loss, calibrate_scaling_factor
 from .data.datasets import world_stage2, CoReferEdit
-from .metrics import exact_target_metrics, average_metrics
+from .metrics import exact_target_metrics, average_metrics, reason_edit_metrics
 from .train import TrainConfig, train
 
 # %% auto #0
-__all__ = ['VaeTask', 'WorldImages', 'pretrain_vae', 'predicted_mask', 'predicted_masks', 'CombMasks', 'edit_report',
-           'train_editor']
+__all__ = ['VaeTask', 'WorldImages', 'pretrain_vae', 'calibration_images', 'predicted_mask', 'predicted_masks', 'CombMasks',
+           'edit_report', 'train_editor']
 
 # %% ../nbs/07c_stage2.ipynb #2a11a45c
 class VaeTask(torch.nn.Module):
@@ -43,10 +43,13 @@ def pretrain_vae(editor:EditorModel, samples, out:str|Path, steps:int=800, batch
                       checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device='cpu', tensorboard=False)
     r = train(VaeTask(editor.vae), ds, torch.stack, cfg)
     editor.vae.requires_grad_(False); editor.vae.eval()
-    g = torch.Generator().manual_seed(seed)
-    idx = torch.randperm(len(ds), generator=g)[:256].tolist()
-    r['scaling_factor'] = calibrate_scaling_factor(editor.vae, torch.stack([ds[i] for i in idx]))
+    r['scaling_factor'] = calibrate_scaling_factor(editor.vae, calibration_images(ds, seed))
     return r
+
+def calibration_images(images, seed:int=0, n:int=256)->torch.Tensor:
+    "`n` images drawn without replacement (seeded) from a `WorldImages`, stacked: what the latent scale is calibrated on"
+    idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n].tolist()
+    return torch.stack([images[i] for i in idx])
 
 # %% ../nbs/07c_stage2.ipynb #deb03f61
 def predicted_mask(grounder, s:dict)->np.ndarray:
@@ -70,19 +73,25 @@ class CombMasks:
 
 # %% ../nbs/07c_stage2.ipynb #48c75806
 def edit_report(editor:EditorModel, samples, n:int|None=None, steps:int=20, masks:str='gt', # 'gt' or 'pred'
-                grounder=None, seed:int=0, text_guidance:float=7.5, image_guidance:float=1.5)->dict:
+                grounder=None, seed:int=0, text_guidance:float=7.5, image_guidance:float=1.5,
+                background:bool=False, # also Reason-Edit's background PSNR / SSIM (`bg_psnr`, `bg_ssim`)
+               )->dict:
     "Exact-target metrics per turn kind: edit each sample's source with its instruction and mask"
     rows = {}; secs = []
+    history = getattr(editor, 'reads_history', False)   # editors that read the conversation (SmartEdit-style) get it
     for i in range(len(samples) if n is None else min(n, len(samples))):
         s = samples[i]
         if s.get('mask') is None: continue
         m = s['mask'] if masks == 'gt' else predicted_mask(grounder, s)
+        kw = dict(history=list(s.get('history') or [])) if history else {}
         t0 = time.perf_counter()
         out = editor.sample(s['source'], s['instruction'], mask=None if m is None else torch.from_numpy(np.asarray(m))[None, None].float(),
                             num_inference_steps=steps, text_guidance=text_guidance, image_guidance=image_guidance,
-                            generator=torch.Generator().manual_seed(seed + i), output_type='pil')[0]
+                            generator=torch.Generator().manual_seed(seed + i), output_type='pil', **kw)[0]
         secs.append(time.perf_counter() - t0)
-        rows.setdefault(s.get('kind', 'all'), []).append(exact_target_metrics(out, s['target'], s['source'], s['mask']))
+        r = exact_target_metrics(out, s['target'], s['source'], s['mask'])
+        if background: bg = reason_edit_metrics(s['source'], out, s['mask']); r.update(bg_psnr=bg['psnr'], bg_ssim=bg['ssim'])
+        rows.setdefault(s.get('kind', 'all'), []).append(r)
     rep = {k: average_metrics(v) for k, v in rows.items()}
     rep['all'] = average_metrics([r for v in rows.values() for r in v]); rep['seconds_per_turn'] = float(np.median(secs)) if secs else float('nan')
     return rep
