@@ -165,7 +165,7 @@ def cmd_train(a):
     if a.stage == 'grounder':
         from referpix2pix.stage1 import train_grounder
         r = train_grounder(a.data, out, preset=a.preset, steps=a.steps or 3000, batch_size=a.batch_size or 16, lr=a.lr or 5e-4,
-                           coref=not a.no_coref, qa_steps=a.qa_steps, seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n,
+                           coref=not a.no_coref, referring=not a.no_referring, plain=a.plain_referring, qa_steps=a.qa_steps, seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n,
                            device=a.device, threads=a.threads, progress=not a.quiet)
         _print_report(r['grounding'], "gIoU {giou:.3f}  cIoU {ciou:.3f}  Recall@0.5 {recall_0_5:.3f}", f"model saved to {out/'grounder'}; report in {out/'report.json'}")
         return r
@@ -180,10 +180,12 @@ def cmd_train(a):
         return r
     if a.stage == 'editor':
         from referpix2pix.stage2 import train_editor
+        from referpix2pix.editor import EditorModel
+        start = EditorModel.from_pretrained(a.editor, device='cpu') if a.editor else None   # fine-tune: no VAE pre-training
         r = train_editor(a.data, out, preset=a.preset, steps=a.steps or 2500, batch_size=a.batch_size or 32, lr=a.lr or 5e-4,
                          comb=0.0 if a.no_comb else a.comb, grounder=a.grounder, mask_channels=not a.no_mask,
                          vae_steps=a.vae_steps, seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n,
-                         device=a.device, threads=a.threads, progress=not a.quiet)
+                         device=a.device, threads=a.threads, progress=not a.quiet, model=start)
         _print_report(r['edit_gt_mask'], "PSNR {psnr:.2f}  L1 {l1:.4f}  L1 outside mask {l1_outside:.4f}", f"editor saved to {out/'editor'}; report in {out/'report.json'}")
         return r
     raise CLIError(f"unknown stage {a.stage!r}")
@@ -277,13 +279,15 @@ def build_parser()->argparse.ArgumentParser:
     t.add_argument('--batch-size', type=_positive('--batch-size'), default=None, help='samples per step (default 16 grounder, 32 editor)')
     t.add_argument('--lr', type=float, default=None, help='peak learning rate')
     t.add_argument('--no-coref', action='store_true', help='train without pronoun turns (the w/o co-refer ablation)')
+    t.add_argument('--no-referring', action='store_true', help='grounder: train without ReferCOCO_edit (the -ReferCOCO_edit data ablation)')
+    t.add_argument('--plain-referring', action='store_true', help='grounder: plain referring segmentation only, no edit instructions (the LLM+SAM baseline)')
     t.add_argument('--no-comb', action='store_true', help='editor: train on exact masks only (the w/o comb ablation)')
     t.add_argument('--comb', type=float, default=0.5, help='editor: share of turns using the grounder mask (default 0.5)')
     t.add_argument('--grounder', default=None, help='editor: trained grounder folder whose masks comb mixes in')
     t.add_argument('--no-mask', action='store_true', help='editor: the 8-channel InstructPix2Pix baseline (no mask channels)')
     t.add_argument('--variant', choices=['referpix2pix', 'ip2p', 'smartedit', 'hybrid'], default=None,
                    help='editor: fine-tune one design from the common start (the bundled editor for tiny) - see 10b_smartedit')
-    t.add_argument('--editor', default=None, help='editor --variant: editor folder to start from (default: the preset\'s)')
+    t.add_argument('--editor', default=None, help="editor: an editor folder to fine-tune instead of training from scratch (--variant: default the preset's)")
     t.add_argument('--align-steps', type=int, default=200, help='editor --variant smartedit|hybrid: QFormer alignment steps (default 200)')
     t.add_argument('--interaction', choices=['bim', 'self_attn', 'mlp'], default='bim', help='editor --variant smartedit|hybrid: interaction module')
     t.add_argument('--no-qformer', action='store_true', help='editor --variant smartedit|hybrid: a linear mapper instead of the QFormer')

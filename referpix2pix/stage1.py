@@ -17,7 +17,8 @@ from .train import TrainConfig, train
 
 # %% auto #0
 __all__ = ['POS_WORDS', 'grounding_report', 'SamPointTask', 'InstancePoints', 'collate_points', 'pretrain_sam', 'VisualQA',
-           'qa_tokens', 'collate_qa', 'QATask', 'qa_accuracy', 'pretrain_qa', 'train_grounder']
+           'qa_tokens', 'collate_qa', 'QATask', 'qa_accuracy', 'pretrain_qa', 'train_grounder', 'PlainReferring',
+           'plain_referring']
 
 # %% ../nbs/07b_stage1.ipynb #1c725a2b
 def grounding_report(model:Grounder, # a trained grounder
@@ -182,6 +183,8 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
                    out:str|Path, # run folder: checkpoints/, metrics.csv, tb/, grounder/, report.json
                    preset:str='tiny', steps:int=3000, batch_size:int=16, lr:float=5e-4, warmup:int=100,
                    coref:bool=True, # False: no pronoun turns in training (the "w/o co-refer" ablation)
+                   referring:bool=True, # False: no ReferCOCO_edit samples (the "-ReferCOCO_edit" data ablation)
+                   plain:bool=False, # True: only plain referring segmentation, no edit instructions (the LLM+SAM baseline)
                    seed:int=0, resume:str|None=None, # 'latest' to continue an interrupted run
                    eval_n:int|None=200, # held-out sessions scored at the end (None: all)
                    eval_every:int|None=None, # also score `eval_n` val sessions every this many steps
@@ -189,13 +192,13 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
                    model:Grounder|None=None, # continue from this model instead of building a new one
                    qa_steps:int=800, # tiny preset: visual Q&A pre-training steps before stage 1 (0: none)
                   )->dict:
-    "Train a grounder on a synthetic-world folder and report held-out grounding by turn type"
+    "Train a grounder on a synthetic-world folder (or one of the ablation mixtures) and report held-out grounding by turn type"
     data, out = Path(data), Path(out)
     if not (data/'coreferedit'/'sessions.json').exists():
         raise ReferPix2PixError(f"{data}: not a data folder written by `referpix2pix data shapes` (no coreferedit/sessions.json)")
     if threads: torch.set_num_threads(threads)
     seed_everything(seed)
-    ds = world_stage1(data, 'train', coref=coref, seed=seed)
+    ds = plain_referring(data, 'train') if plain else world_stage1(data, 'train', referring=referring, coref=coref, seed=seed)
     g = model or Grounder.build(preset, device=device, seed=seed)
     qa = None
     if model is None and preset == 'tiny' and qa_steps > 0 and resume is None:
@@ -212,6 +215,24 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     g.save_pretrained(out/'grounder')
     test = CoReferEdit(data/'coreferedit'/'sessions.json', split='test')
     report = dict(grounding=grounding_report(g, test, eval_n, progress=progress), qa_pretraining=qa, train_seconds=train_s, steps=steps,
-                  batch_size=batch_size, lr=lr, coref=coref, preset=preset, train_samples=len(ds), threads=torch.get_num_threads())
+                  batch_size=batch_size, lr=lr, coref=coref and not plain, referring=referring or plain, plain=plain, preset=preset, train_samples=len(ds), threads=torch.get_num_threads())
     save_json(report, out/'report.json')
     return report
+
+# %% ../nbs/07b_stage1.ipynb #5060518d
+class PlainReferring(torch.utils.data.Dataset):
+    "Plain referring segmentation: the bare expression as the one turn (what an LLM+SAM grounder learns from)"
+    def __init__(self, refcoco, # a `RefCOCO` (refer-format folder)
+                 split:str|list|None='train'):
+        self.rc, self.recs = refcoco, refcoco._records(split, True, 0)
+    def __len__(self): return len(self.recs)
+    def __getitem__(self, i):
+        r = self.recs[i]; ref = self.rc.refs[r['ref_id']]
+        return dict(image=self.rc.image(ref['image_id']), instructions=[r['expression']], masks=[self.rc.mask(ref['ann_id'])],
+                    kinds=['referring'], id=f"plain-{r['ref_id']}-{r['sent']}")
+
+def plain_referring(root:str|Path, # a folder written by `make_world`
+                    split:str='train')->PlainReferring:
+    "The plain referring-segmentation samples of a world folder's refer files for a split"
+    from referpix2pix.data.datasets import RefCOCO, WORLD_SPLITS
+    return PlainReferring(RefCOCO(Path(root)/'refcoco'), WORLD_SPLITS[split][0])

@@ -287,3 +287,30 @@ def test_data_shapes_with_reasoning_turns(tmp_path):
     assert len(sessions) == 6 and kinds.count('reasoning') >= 4 and set(kinds) <= {'reasoning', 'referring'}, kinds
     assert all(s['target_object']['expression_type'] == 'reasoning' for s in sessions if s['turns'][0]['kind'] == 'reasoning')
     assert all(t['kind'] == 'coref' for s in sessions for t in s['turns'][1:])
+
+# --- the ablation arms of 11_ablations from the command line ---
+
+def test_train_grounder_ablation_mixtures(tmp_path, world):
+    from referpix2pix.stage1 import plain_referring
+    from referpix2pix.data.datasets import world_stage1
+    base = ['train', 'grounder', '--data', world, '--steps', 1, '--batch-size', 2, '--eval-n', 1, '--qa-steps', 0, '--threads', 1, '--quiet']
+    reps = {}
+    for name, flags in {'full': [], 'plain': ['--plain-referring'], 'no_ref': ['--no-referring'], 'no_coref': ['--no-coref']}.items():
+        rc, err = run([*base, '--out', tmp_path/name, *flags]); assert rc == 0, err
+        reps[name] = json.loads((tmp_path/name/'report.json').read_text())
+    assert (reps['plain']['plain'], reps['plain']['coref']) == (True, False) and reps['plain']['train_samples'] == len(plain_referring(world))
+    assert reps['no_ref']['referring'] is False and reps['no_ref']['train_samples'] == len(world_stage1(world, 'train', referring=False))
+    assert reps['no_coref']['coref'] is False and reps['full']['train_samples'] > max(reps[k]['train_samples'] for k in ('no_ref', 'no_coref'))
+
+def test_train_editor_fine_tunes_a_given_editor(tmp_path, world, model_dir):
+    from referpix2pix.editor import EditorModel
+    rc, err = run(['train', 'editor', '--data', world, '--out', tmp_path/'ft', '--editor', model_dir, '--no-comb', '--steps', 2,
+                   '--batch-size', 2, '--eval-n', 1, '--threads', 1, '--quiet'])
+    assert rc == 0, err
+    rep = json.loads((tmp_path/'ft'/'report.json').read_text())
+    assert 'vae_seconds' not in rep and not (tmp_path/'ft'/'vae').exists()   # started from the given editor: no VAE pre-training
+    start, tuned = EditorModel.from_pretrained(model_dir, device='cpu'), EditorModel.from_pretrained(tmp_path/'ft'/'editor', device='cpu')
+    assert start.vae.config.scaling_factor == tuned.vae.config.scaling_factor
+    assert all(a.equal(b) for a, b in zip(start.vae.state_dict().values(), tuned.vae.state_dict().values()))
+    assert not all(a.equal(b) for a, b in zip(start.unet.state_dict().values(), tuned.unet.state_dict().values()))
+    one_line_error(*run(['train', 'editor', '--data', world, '--out', tmp_path/'x', '--editor', tmp_path/'none', '--quiet']), 'no such folder')
