@@ -57,7 +57,8 @@ def _parse_masks(specs:list, n_turns:int)->dict:
     return out
 
 def run_session(image, instructions:list, out:str|Path, model:str|None=None, masks:dict|None=None, steps:int=20,
-                seed:int=0, device:str='auto', progress:bool=True, figure:bool=True):
+                seed:int=0, device:str='auto', progress:bool=True, figure:bool=True,
+                scheduler:str='euler-a'): # 'euler-a', 'dpm++' or 'dpm++-sde' (see `15_bench`)
     "Validate everything, load the model, run and save a multi-turn session; returns the `EditSession`"
     from tqdm.auto import tqdm
     from referpix2pix.core import load_image, load_mask, check_instruction
@@ -71,6 +72,9 @@ def run_session(image, instructions:list, out:str|Path, model:str|None=None, mas
     check_model_dir(model if model is not None else DEFAULT_MODEL)
     if progress: print(f"loading {'the bundled model' if model is None else model} on {dev}", file=sys.stderr)
     pipe = ReferPix2PixPipeline.from_pretrained(model, device=dev)
+    if scheduler != 'euler-a':
+        from referpix2pix.bench import set_scheduler
+        set_scheduler(pipe, scheduler)
     sess = EditSession(pipe, img, seed=seed, autosave=out, num_inference_steps=steps)
     sess.save(out)
     for k, ins in enumerate(tqdm(instructions, desc='turns', disable=not progress)):
@@ -98,7 +102,7 @@ def cmd_edit(a):
     out = a.out or Path('edits')/Path(a.image).stem
     t0 = time.time()
     sess = run_session(a.image, a.instruction, out, model=a.model, masks=_parse_masks(a.mask, len(a.instruction or [])),
-                       steps=a.steps, seed=a.seed, device=a.device, progress=not a.quiet)
+                       steps=a.steps, seed=a.seed, device=a.device, progress=not a.quiet, scheduler=a.scheduler)
     print(f"{len(sess)} turns in {time.time() - t0:.1f} s; results in {Path(out)}/ (session.json, turn-K.png, turn-K-overlay.png, session.png)")
     return sess
 
@@ -113,7 +117,8 @@ def cmd_demo(a):
     "A 3-turn referring session on a bundled scene with the bundled model"
     scene, instructions = demo_inputs()
     t0 = time.time()
-    sess = run_session(scene, instructions, a.out, steps=a.steps, seed=a.seed, device=a.device, progress=not a.quiet)
+    sess = run_session(scene, instructions, a.out, steps=a.steps, seed=a.seed, device=a.device, progress=not a.quiet,
+                       scheduler=a.scheduler)
     for i, t in enumerate(sess.turns, 1): print(f"turn {i}: {t.instruction!r} -> {Path(a.out)/f'turn-{i}.png'}")
     print(f"demo finished in {time.time() - t0:.1f} s; see {Path(a.out)/'session.png'}")
     return sess
@@ -198,6 +203,11 @@ def _session_args(p):
     p.add_argument('--device', default='auto', help='auto, cpu, cuda, cuda:N or mps (default auto)')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
 
+def _scheduler_arg(p):
+    "The sampler option of `edit` and `demo`"
+    p.add_argument('--scheduler', choices=['euler-a', 'dpm++', 'dpm++-sde'], default='euler-a',
+                   help="sampler: InstructPix2Pix's Euler-ancestral, DPM-Solver++ or its SDE variant (default euler-a)")
+
 def build_parser()->argparse.ArgumentParser:
     "The `referpix2pix` argument parser"
     p = argparse.ArgumentParser(prog='referpix2pix', description='Referring, multi-turn instruction-based image editing.')
@@ -209,12 +219,12 @@ def build_parser()->argparse.ArgumentParser:
     e.add_argument('--out', default=None, help='output folder (default: edits/IMAGE-NAME)')
     e.add_argument('--model', default=None, help='model folder (default: the bundled tiny model)')
     e.add_argument('--mask', action='append', default=[], metavar='[TURN:]PNG', help="user mask for a turn (white = edit; default turn 1)")
-    _session_args(e)
+    _session_args(e); _scheduler_arg(e)
     e.set_defaults(func=cmd_edit)
 
     m = sub.add_parser('demo', help='a 3-turn session on a bundled scene', description='Run a 3-turn referring session on a bundled scene with the bundled model.')
     m.add_argument('--out', default='demo', help='output folder (default: demo)')
-    _session_args(m)
+    _session_args(m); _scheduler_arg(m)
     m.set_defaults(func=cmd_demo)
 
     v = sub.add_parser('eval', help='evaluate a model on held-out sessions', description='Evaluate a method on a data folder with one benchmark protocol (default: the synthetic world, iterative multi-turn) and write a JSON report.')

@@ -314,3 +314,14 @@ def test_train_editor_fine_tunes_a_given_editor(tmp_path, world, model_dir):
     assert all(a.equal(b) for a, b in zip(start.vae.state_dict().values(), tuned.vae.state_dict().values()))
     assert not all(a.equal(b) for a, b in zip(start.unet.state_dict().values(), tuned.unet.state_dict().values()))
     one_line_error(*run(['train', 'editor', '--data', world, '--out', tmp_path/'x', '--editor', tmp_path/'none', '--quiet']), 'no such folder')
+
+def test_edit_scheduler_option(tmp_path, model_dir, scene):
+    "--scheduler swaps the sampler: same seed, other images; the deterministic DPM-Solver++ repeats exactly"
+    outs = {}
+    for name, sched in [('a', 'euler-a'), ('b', 'dpm++'), ('c', 'dpm++'), ('d', 'dpm++-sde')]:
+        rc, err = edit(scene, '-i', 'make the red square blue', '--scheduler', sched, '--steps', 3, model=model_dir, out=tmp_path/name)
+        assert rc == 0, err
+        outs[name] = np.asarray(Image.open(tmp_path/name/'turn-1.png'))
+    assert np.array_equal(outs['b'], outs['c'])
+    assert not np.array_equal(outs['a'], outs['b']) and not np.array_equal(outs['b'], outs['d'])
+    with pytest.raises(SystemExit): run(['edit', scene, '-i', 'make it red', '--scheduler', 'ddim'])
