@@ -130,7 +130,7 @@ def cmd_eval(a):
     out = Path(a.out); _out_dir(out.parent if str(out.parent) else '.')
     r = run_eval(a.protocol, a.data, method=a.method, model=a.model, grounder=a.grounder, split=a.split, n=a.n, gt_mask=a.gt_mask,
                  steps=a.steps, seed=a.seed, device=a.device, setting=a.setting, clip=a.clip, dino=a.dino, lpips_weights=a.lpips_weights,
-                 features=not a.no_features, captions=a.captions, out=out, progress=not a.quiet)
+                 features=not a.no_features, captions=a.captions, scheduler=a.scheduler, out=out, progress=not a.quiet)
     for line in report_lines(r): print(line)
     print(f"{r['timing']['seconds_per_turn']:.3f} s per turn; report in {out}")
     return r
@@ -204,7 +204,7 @@ def _session_args(p):
     p.add_argument('--quiet', action='store_true', help='no progress bars')
 
 def _scheduler_arg(p):
-    "The sampler option of `edit` and `demo`"
+    "The sampler option of `edit`, `demo` and `eval`"
     p.add_argument('--scheduler', choices=['euler-a', 'dpm++', 'dpm++-sde'], default='euler-a',
                    help="sampler: InstructPix2Pix's Euler-ancestral, DPM-Solver++ or its SDE variant (default euler-a)")
 
@@ -243,7 +243,7 @@ def build_parser()->argparse.ArgumentParser:
     v.add_argument('--lpips-weights', default=None, help="reason-edit: torchvision's SqueezeNet-1.1 checkpoint for LPIPS (default: torch hub cache)")
     v.add_argument('--no-features', action='store_true', help='skip the CLIP / DINO / LPIPS metrics (they need those weights)')
     v.add_argument('--captions', default=None, help="magicbrush: local captions (MagicBrush's local_descriptions.json)")
-    _session_args(v)
+    _session_args(v); _scheduler_arg(v)
     v.set_defaults(func=cmd_eval)
 
     b = sub.add_parser('bench', help='latency per turn vs the diffusers InstructPix2Pix pipeline', description='Time a ReferPix2Pix turn against diffusers\' InstructPix2Pix pipeline with identically sized components, in the same run.')

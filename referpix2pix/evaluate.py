@@ -107,6 +107,7 @@ def load_editor(method:str='referpix2pix', # 'referpix2pix', 'ip2p' or 'llm-sam'
                 grounder:str|Path|None=None, # llm-sam: a grounder folder (`Grounder.save_pretrained`) supplying the masks
                 steps:int=20, device='auto',
                 gt_mask:bool=False, # the run will hand the exact masks over (refused for methods that take none)
+                scheduler:str='euler-a', # sampler: 'euler-a' (InstructPix2Pix's), 'dpm++' or 'dpm++-sde' (see `15_bench`)
                )->tuple:
     "An editor callable for `method` and a dict describing what was loaded"
     if method not in METHODS: raise ReferPix2PixError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -114,16 +115,22 @@ def load_editor(method:str='referpix2pix', # 'referpix2pix', 'ip2p' or 'llm-sam'
     if method == 'ip2p':
         if gt_mask: raise ReferPix2PixError("--gt-mask does not apply to ip2p: InstructPix2Pix takes no mask")
         if model is None: raise ReferPix2PixError("--method ip2p needs --model: a diffusers InstructPix2Pix folder (or an 8-channel editor folder)")
-        return ip2p_editor(load_ip2p(model, device), steps), {'method': 'ip2p', 'model': str(model)}
+        return ip2p_editor(_sampled(load_ip2p(model, device), scheduler), steps), {'method': 'ip2p', 'model': str(model), 'scheduler': scheduler}
     if method == 'llm-sam':
         if grounder is None: raise ReferPix2PixError("--method llm-sam needs --grounder: a grounder folder whose masks our editor uses")
         if gt_mask: raise ReferPix2PixError("--gt-mask replaces the grounder's masks, so llm-sam with --gt-mask is referpix2pix with --gt-mask")
     pipe = ReferPix2PixPipeline.from_pretrained(model, device=device)
-    info = {'method': method, 'model': str(model) if model else 'bundled default'}
+    info = {'method': method, 'model': str(model) if model else 'bundled default', 'scheduler': scheduler}
     if method == 'llm-sam':
         g = Grounder.from_pretrained(grounder, device=pipe.device, dtype=pipe.unet.dtype)
         pipe = ReferPix2PixPipeline.from_components(g, pipe.editor); info['grounder'] = str(grounder)
-    return pipeline_editor(pipe, steps, method=method), info
+    return pipeline_editor(_sampled(pipe, scheduler), steps, method=method), info
+
+def _sampled(pipe, scheduler:str):
+    "`pipe` sampling with `scheduler` (the bench's `set_scheduler`)"
+    if scheduler == 'euler-a': return pipe         # what both pipelines load with
+    from referpix2pix.bench import set_scheduler   # the bench module builds on this one
+    return set_scheduler(pipe, scheduler)
 
 def as_editor(model, steps:int=20):
     "A pipeline (ours or diffusers' InstructPix2Pix) as an editor callable; an editor callable as it is"
@@ -254,10 +261,11 @@ def evaluate_world(data:str|Path, # a folder written by `referpix2pix data shape
                    device:str='auto', out:str|Path|None=None, progress:bool=True,
                    method:str='referpix2pix', # 'referpix2pix', 'ip2p' or 'llm-sam'
                    grounder:str|Path|None=None, # llm-sam: the grounder folder supplying the masks
+                   scheduler:str='euler-a', # sampler, see `load_editor`
                   )->dict:
     "Evaluate a method on a synthetic world's held-out sessions (and write the JSON report to `out`)"
     sessions = _world_sessions(data, split)
-    editor, info = load_editor(method, model, grounder, steps=steps, device=device, gt_mask=gt_mask)
+    editor, info = load_editor(method, model, grounder, steps=steps, device=device, gt_mask=gt_mask, scheduler=scheduler)
     rep = evaluate_sessions(editor, sessions, n, gt_mask=gt_mask, steps=steps, seed=seed, progress=progress)
     rep['settings'].update(**info, data=str(data), split=split)
     if out is not None: save_json(rep, out)
@@ -481,6 +489,7 @@ def run_eval(protocol:str='world', # one of PROTOCOLS
              clip=None, dino=None, lpips_weights=None, # metric models (default: the anchors' hub ids / torch hub cache)
              features:bool=True, # False: skip CLIP / DINO / LPIPS (pixel metrics only)
              captions=None, # magicbrush: local_descriptions.json
+             scheduler:str='euler-a', # sampler, see `load_editor`
              out:str|Path|None=None, progress:bool=True)->dict:
     "Evaluate a method on one protocol's data and write the JSON report (what `referpix2pix eval` runs)"
     if protocol not in PROTOCOLS: raise ReferPix2PixError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
@@ -488,7 +497,7 @@ def run_eval(protocol:str='world', # one of PROTOCOLS
     if setting != 'iterative' and protocol not in ('magicbrush', 'coreferedit'):
         raise ReferPix2PixError(f"--setting {setting} applies to the magicbrush and coreferedit protocols, not {protocol}")
     if protocol == 'world':
-        return evaluate_world(data, model, split or 'test', n, gt_mask, steps, seed, device, out, progress, method=method, grounder=grounder)
+        return evaluate_world(data, model, split or 'test', n, gt_mask, steps, seed, device, out, progress, method=method, grounder=grounder, scheduler=scheduler)
     d = Path(data); world = _is_world(d)
     if not d.exists(): raise ReferPix2PixError(f"{d}: no such data folder")
     if protocol == 'magicbrush':
@@ -499,7 +508,7 @@ def run_eval(protocol:str='world', # one of PROTOCOLS
     elif protocol == 'coreferedit': ds = CoReferEdit(d/'coreferedit'/'sessions.json' if world else d, split=split or ('test' if world else None))
     else: ds = world_reason_edit_samples(d, split or 'test', n) if world else reason_edit_samples(d)
     fm, lp, minfo = _feature_models(protocol, clip, dino, lpips_weights, device) if features else (None, None, None)
-    editor, info = load_editor(method, model, grounder, steps=steps, device=device, gt_mask=gt_mask)
+    editor, info = load_editor(method, model, grounder, steps=steps, device=device, gt_mask=gt_mask, scheduler=scheduler)
     kw = dict(n=n, gt_mask=gt_mask, models=fm, seed=seed, progress=progress)
     if protocol == 'magicbrush': rep = evaluate_magicbrush(editor, ds, setting=setting, captions=captions, **kw)
     elif protocol == 'gqa-inpaint': rep = evaluate_gqa_inpaint(editor, ds, **kw)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_pipeline.ipynb #0f0583c1
 from __future__ import annotations
-import json, time, shutil, os, tempfile, contextlib
+import json, time, shutil, os, tempfile, contextlib, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -226,6 +226,12 @@ def undo(self:EditSession)->Turn:
 def _save_png(im:Image.Image, path:Path)->None:
     atomic_save(path, lambda tmp: im.save(tmp, format='PNG'))
 
+def _sampler(pipe)->str|None:
+    "Name of the sampler `pipe` denoises with ('euler-a', 'dpm++', 'dpm++-sde'; see `15_bench`), None without a pipeline"
+    if pipe is None: return None
+    from referpix2pix.bench import scheduler_name   # the bench module builds on this one
+    return scheduler_name(pipe)
+
 @patch
 def save(self:EditSession, path:str|Path)->Path:
     "Write the session folder: PNGs first, then session.json, each atomically"
@@ -240,7 +246,8 @@ def save(self:EditSession, path:str|Path)->Path:
     for stale in sorted(d.glob('turn-*.png')):   # turns removed by undo
         n = stale.stem.split('-')[1]
         if n.isdigit() and int(n) > len(self.turns): stale.unlink()
-    save_json(dict(format=SESSION_FORMAT, version=SESSION_VERSION, source='source.png', seed=self.seed,
+    sampler = _sampler(self.pipe) if self.pipe is not None else getattr(self, 'recorded_scheduler', None)
+    save_json(dict(format=SESSION_FORMAT, version=SESSION_VERSION, source='source.png', seed=self.seed, scheduler=sampler,
                    preserve_background=self.preserve_background, settings={k: v for k, v in self.call_kwargs.items() if isinstance(v, (int, float, str, bool))},
                    turns=rec), d/'session.json')
     return d
@@ -256,6 +263,10 @@ def load(cls:EditSession, path:str|Path, pipe:ReferPix2PixPipeline|None=None, **
     if rec.get('version', 0) > SESSION_VERSION: raise SessionError(f"{f}: written by a newer version (format {rec['version']} > {SESSION_VERSION})")
     s = cls(pipe, d/rec['source'], seed=rec.get('seed', 0), preserve_background=rec.get('preserve_background', True),
             **{**rec.get('settings', {}), **kwargs})
+    s.recorded_scheduler = rec.get('scheduler')
+    if pipe is not None and s.recorded_scheduler not in (None, now := _sampler(pipe)):
+        warnings.warn(f"{f}: the session was sampled with {s.recorded_scheduler} but this pipeline samples with {now}; "
+                      f"`referpix2pix.bench.set_scheduler(pipe, {s.recorded_scheduler!r})` continues it the same way")
     for t in rec['turns']:
         im = load_image(d/t['image']); m = load_mask(d/t['mask'], size=im.size, name=str(d/t['mask']))
         s.turns.append(Turn(t['instruction'], im, m, t['mask_source'], t.get('seconds', 0.0), t.get('seed')))

@@ -214,7 +214,11 @@ def test_eval_ip2p_has_edit_metrics_and_no_grounding(tmp_path, world, ip2p_dir, 
     rep = json.loads((tmp_path/'ip2p.json').read_text())
     assert rep['grounding'] is None and rep['settings']['method'] == 'ip2p' and any('no grounding' in n for n in rep['notes'])
     for k in ('referring', 'coref'): assert EDIT_KEYS <= set(rep['edit'][k])
-    assert rep['timing']['seconds_per_turn'] > 0
+    assert rep['timing']['seconds_per_turn'] > 0 and rep['settings']['scheduler'] == 'euler-a'
+    rc, err = run(['eval', '--method', 'ip2p', '--model', ip2p_dir, '--data', world, '--out', tmp_path/'dpm.json', '--n', 1, '--steps', 2,
+                   '--scheduler', 'dpm++', '--quiet'])
+    assert rc == 0, err
+    assert json.loads((tmp_path/'dpm.json').read_text())['settings']['scheduler'] == 'dpm++'
     one_line_error(*run(['eval', '--method', 'ip2p', '--data', world, '--out', tmp_path/'x.json']), 'needs --model')
     one_line_error(*run(['eval', '--method', 'ip2p', '--model', ip2p_dir, '--gt-mask', '--data', world, '--out', tmp_path/'x.json']), 'takes no mask')
     one_line_error(*run(['eval', '--method', 'ip2p', '--model', model_dir, '--data', world, '--out', tmp_path/'x.json']), 'not a StableDiffusionInstructPix2PixPipeline')
@@ -322,6 +326,7 @@ def test_edit_scheduler_option(tmp_path, model_dir, scene):
         rc, err = edit(scene, '-i', 'make the red square blue', '--scheduler', sched, '--steps', 3, model=model_dir, out=tmp_path/name)
         assert rc == 0, err
         outs[name] = np.asarray(Image.open(tmp_path/name/'turn-1.png'))
+        assert json.loads((tmp_path/name/'session.json').read_text())['scheduler'] == sched   # the session records its sampler
     assert np.array_equal(outs['b'], outs['c'])
     assert not np.array_equal(outs['a'], outs['b']) and not np.array_equal(outs['b'], outs['d'])
     with pytest.raises(SystemExit): run(['edit', scene, '-i', 'make it red', '--scheduler', 'ddim'])
