@@ -170,7 +170,7 @@ def cmd_train(a):
     if a.stage == 'grounder':
         from referpix2pix.stage1 import train_grounder
         r = train_grounder(a.data, out, preset=a.preset, steps=a.steps or 3000, batch_size=a.batch_size or 16, lr=a.lr or 5e-4,
-                           coref=not a.no_coref, referring=not a.no_referring, plain=a.plain_referring, qa_steps=a.qa_steps, seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n,
+                           coref=not a.no_coref, referring=not a.no_referring, plain=a.plain_referring, qa_steps=a.qa_steps, referent_words=a.referent_words, eval_every=a.eval_every, seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n,
                            device=a.device, threads=a.threads, progress=not a.quiet)
         _print_report(r['grounding'], "gIoU {giou:.3f}  cIoU {ciou:.3f}  Recall@0.5 {recall_0_5:.3f}", f"model saved to {out/'grounder'}; report in {out/'report.json'}")
         return r
@@ -303,10 +303,12 @@ def build_parser()->argparse.ArgumentParser:
     t.add_argument('--no-qformer', action='store_true', help='editor --variant smartedit|hybrid: a linear mapper instead of the QFormer')
     t.add_argument('--eval-reasoning', type=int, default=0, help='editor --variant: also score this many reasoning sessions')
     t.add_argument('--qa-steps', type=int, default=800, help='grounder: visual Q&A pre-training steps for the tiny preset (default 800)')
+    t.add_argument('--referent-words', type=float, default=None, help="grounder: weight of the auxiliary loss naming each turn's referent at [SEG] (default 1 for tiny, 0 for full; see 07b_stage1)")
     t.add_argument('--vae-steps', type=int, default=300, help='editor: VAE pre-training steps for the tiny preset (default 300)')
     t.add_argument('--resume', action='store_true', help='continue the run in --out from its latest checkpoint')
     t.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
     t.add_argument('--eval-n', type=int, default=200, help='held-out sessions scored at the end (default 200)')
+    t.add_argument('--eval-every', type=_positive('--eval-every'), default=None, help='grounder: also score --eval-n validation sessions every N steps (val_*_giou in metrics.csv)')
     t.add_argument('--device', default='auto', help='auto, cpu, cuda, cuda:N or mps')
     t.add_argument('--threads', type=int, default=None, help='torch intra-op threads (default: torch decides)')
     t.add_argument('--quiet', action='store_true', help='no progress bars')

@@ -492,12 +492,17 @@ def mask_losses(preds:list, # mask logits [H, W] each
 def training_step(self:Grounder, batch:dict, # from `prepare_batch`
                  )->dict:
     "Loss of a batch: `dict(loss, ce, bce, dice)` with loss = 1.0*CE + 2.0*BCE + 0.5*DICE"
+    return self.stage1_losses(batch)[0]
+
+@patch
+def stage1_losses(self:Grounder, batch:dict)->tuple:
+    "`(training_step's dict, the forward's GrounderOutput)`, for training tasks that add losses on the same forward"
     out = self(**batch, return_logits=False)
     labels = batch['labels'].to(self.device)[:, 1:]; sel = labels != -100   # next-token targets inside the answers
     ce = F.cross_entropy(self.llava.lm_head(out.hidden_states[:, :-1][sel]).float(), labels[sel])
     bce, dice = mask_losses([m for ms in out.mask_logits for m in ms], [m.to(self.device) for ms in batch['masks'] for m in ms])
     w = self.loss_weights
-    return dict(loss=w['ce'] * ce + w['bce'] * bce + w['dice'] * dice, ce=ce.detach(), bce=bce.detach(), dice=dice.detach())
+    return dict(loss=w['ce'] * ce + w['bce'] * bce + w['dice'] * dice, ce=ce.detach(), bce=bce.detach(), dice=dice.detach()), out
 
 # %% ../nbs/04_grounder.ipynb #e68b2934
 @patch

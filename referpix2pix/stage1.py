@@ -9,16 +9,17 @@ from functools import partial
 from pathlib import Path
 import numpy as np
 import torch
+import torch.nn.functional as F
 from .core import ReferPix2PixError, get_device, save_json, seed_everything
 from .grounder import Grounder, GroundingState
 from .data.datasets import world_stage1, CoReferEdit
-from .metrics import GroundingMeter
+from .metrics import GroundingMeter, mask_iou
 from .train import TrainConfig, train
 
 # %% auto #0
 __all__ = ['POS_WORDS', 'grounding_report', 'SamPointTask', 'InstancePoints', 'collate_points', 'pretrain_sam', 'VisualQA',
-           'qa_tokens', 'collate_qa', 'QATask', 'qa_accuracy', 'pretrain_qa', 'train_grounder', 'PlainReferring',
-           'plain_referring']
+           'qa_tokens', 'collate_qa', 'QATask', 'qa_accuracy', 'pretrain_qa', 'referent_turns', 'ReferentWordsTask',
+           'train_grounder', 'PlainReferring', 'plain_referring']
 
 # %% ../nbs/07b_stage1.ipynb #1c725a2b
 def grounding_report(model:Grounder, # a trained grounder
@@ -178,6 +179,40 @@ def pretrain_qa(grounder:Grounder, data:str|Path, out:str|Path, steps:int=800, b
     r['qa_accuracy'] = qa_accuracy(grounder, VisualQA(rc, 'val', seed + 1))
     return r
 
+# %% ../nbs/07b_stage1.ipynb #b18380ce
+def referent_turns(kinds:list, # per turn: 'referring' or a pronoun kind ('coref'); empty: all referring
+                   masks:list, # per turn: the target mask
+                  )->list:
+    "Per turn, the index of the turn whose instruction introduced its referent"
+    kinds = list(kinds) or ['referring'] * len(masks); out = []
+    for j, k in enumerate(kinds):
+        prev = [i for i in range(j) if kinds[i] == 'referring']
+        if k == 'referring' or not prev: out.append(j); continue
+        iou = [mask_iou(masks[i], masks[j]) for i in prev]
+        out.append(prev[int(np.argmax(iou))] if max(iou) >= 0.5 else prev[-1])
+    return out
+
+class ReferentWordsTask(torch.nn.Module):
+    "Stage-1 training with an auxiliary loss: a linear read-out of h_[SEG] names the words that introduced the referent"
+    def __init__(self, g:Grounder, weight:float=1.0):
+        super().__init__(); self.g, self.weight, self.vocab = g, weight, len(g.tokenizer)
+        self.head = torch.nn.Linear(g.llava.config.text_config.hidden_size, self.vocab).to(g.device)
+    def prepare_batch(self, samples:list, rng=None)->dict:
+        "`Grounder.prepare_batch` plus `referent_words`: per sample a [turns, vocab] multi-hot target"
+        b = self.g.prepare_batch(samples, rng=rng); b['referent_words'] = []
+        for s, k in zip(samples, b['n_turns']):
+            src, t = referent_turns(s.get('kinds') or [], [np.asarray(m, bool) for m in s['masks']]), torch.zeros(k, self.vocab)
+            for j in range(k): t[j, self.g.tokenizer(s['instructions'][src[j]]).input_ids] = 1
+            b['referent_words'].append(t)
+        return b
+    def training_step(self, batch:dict)->dict:
+        losses, out = self.g.stage1_losses(batch)
+        ids = batch['input_ids'].to(self.g.device)
+        h = torch.cat([out.hidden_states[i, ids[i] == self.g.seg_token_id] for i in range(len(ids))]).float()
+        tg = torch.cat(batch['referent_words']).to(h)
+        words = (F.binary_cross_entropy_with_logits(self.head(h), tg, reduction='none').sum(1) / tg.sum(1).clamp_min(1)).mean()
+        return {**losses, 'loss': losses['loss'] + self.weight * words, 'words': words.detach()}
+
 # %% ../nbs/07b_stage1.ipynb #c0e9d028
 def train_grounder(data:str|Path, # a folder written by `referpix2pix data shapes` (or laid out like it)
                    out:str|Path, # run folder: checkpoints/, metrics.csv, tb/, grounder/, report.json
@@ -191,6 +226,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
                    checkpoint_every:int=500, device:str='auto', threads:int|None=None, progress:bool=True,
                    model:Grounder|None=None, # continue from this model instead of building a new one
                    qa_steps:int=800, # tiny preset: visual Q&A pre-training steps before stage 1 (0: none)
+                   referent_words:float|None=None, # weight of `ReferentWordsTask`'s loss; None: 1.0 for tiny, 0 (off) for pretrained presets
                   )->dict:
     "Train a grounder on a synthetic-world folder (or one of the ablation mixtures) and report held-out grounding by turn type"
     data, out = Path(data), Path(out)
@@ -204,18 +240,20 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     if model is None and preset == 'tiny' and qa_steps > 0 and resume is None:
         t0 = time.time(); q = pretrain_qa(g, data, out/'qa', steps=qa_steps, seed=seed, progress=progress)
         qa = dict(steps=qa_steps, seconds=time.time() - t0, accuracy=q['qa_accuracy'])
+    w = (1.0 if preset == 'tiny' else 0.0) if referent_words is None else referent_words
+    task = ReferentWordsTask(g, w) if w > 0 else g
     val = CoReferEdit(data/'coreferedit'/'sessions.json', split='val')
-    eval_fn = (lambda m, step: {f'{k}_giou': v['giou'] for k, v in grounding_report(m, val, eval_n).items() if isinstance(v, dict)}) if eval_every else None
+    eval_fn = (lambda m, step: {f'{k}_giou': v['giou'] for k, v in grounding_report(g, val, eval_n).items() if isinstance(v, dict)}) if eval_every else None
     cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup, seed=seed,
                       checkpoint_every=checkpoint_every, log_every=max(1, min(25, steps // 10)), resume=resume,
                       eval_every=eval_every, progress=progress, device='cpu' if get_device(device).type == 'cpu' else 'auto')
     t0 = time.time()
-    res = train(g, ds, partial(g.prepare_batch, rng=random), cfg, eval_fn=eval_fn)  # the global `random` is checkpointed: exact resume
+    res = train(task, ds, partial(task.prepare_batch, rng=random), cfg, eval_fn=eval_fn)  # the global `random` is checkpointed: exact resume
     train_s = time.time() - t0
     g.save_pretrained(out/'grounder')
     test = CoReferEdit(data/'coreferedit'/'sessions.json', split='test')
     report = dict(grounding=grounding_report(g, test, eval_n, progress=progress), qa_pretraining=qa, train_seconds=train_s, steps=steps,
-                  batch_size=batch_size, lr=lr, coref=coref and not plain, referring=referring or plain, plain=plain, preset=preset, train_samples=len(ds), threads=torch.get_num_threads())
+                  batch_size=batch_size, lr=lr, referent_words=w, coref=coref and not plain, referring=referring or plain, plain=plain, preset=preset, train_samples=len(ds), threads=torch.get_num_threads())
     save_json(report, out/'report.json')
     return report
 

@@ -306,6 +306,17 @@ def test_train_grounder_ablation_mixtures(tmp_path, world):
     assert reps['no_ref']['referring'] is False and reps['no_ref']['train_samples'] == len(world_stage1(world, 'train', referring=False))
     assert reps['no_coref']['coref'] is False and reps['full']['train_samples'] > max(reps[k]['train_samples'] for k in ('no_ref', 'no_coref'))
 
+def test_train_grounder_referent_words_option(tmp_path, world):
+    "--referent-words sets the auxiliary loss (tiny default 1); 0 trains with the paper's losses alone, logged and checkpointed accordingly"
+    from safetensors.torch import load_file
+    base = ['train', 'grounder', '--data', world, '--steps', 2, '--batch-size', 2, '--eval-n', 1, '--qa-steps', 0, '--threads', 1, '--quiet']
+    for name, flags, w in [('default', [], 1.0), ('off', ['--referent-words', '0'], 0.0), ('half', ['--referent-words', '0.5'], 0.5)]:
+        rc, err = run([*base, '--out', tmp_path/name, *flags]); assert rc == 0, err
+        assert json.loads((tmp_path/name/'report.json').read_text())['referent_words'] == w
+        head = [k for k in load_file(tmp_path/name/'checkpoints'/'step-2'/'model.safetensors') if k.startswith('head.')]
+        assert bool(head) == (w > 0), (name, head)
+        assert ('words' in (tmp_path/name/'metrics.csv').read_text().splitlines()[0]) == (w > 0)
+
 def test_train_editor_fine_tunes_a_given_editor(tmp_path, world, model_dir):
     from referpix2pix.editor import EditorModel
     rc, err = run(['train', 'editor', '--data', world, '--out', tmp_path/'ft', '--editor', model_dir, '--no-comb', '--steps', 2,
