@@ -169,7 +169,7 @@ def cmd_train(a):
     out = _out_dir(a.out)
     if a.stage == 'grounder':
         from referpix2pix.stage1 import train_grounder
-        r = train_grounder(a.data, out, preset=a.preset, steps=a.steps or 3000, batch_size=a.batch_size or 16, lr=a.lr or 5e-4,
+        r = train_grounder(a.data, out, preset=a.preset, steps=a.steps or 4000, batch_size=a.batch_size or 16, lr=a.lr or 5e-4,
                            coref=not a.no_coref, referring=not a.no_referring, plain=a.plain_referring, qa_steps=a.qa_steps, referent_words=a.referent_words, eval_every=a.eval_every, seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n,
                            device=a.device, threads=a.threads, progress=not a.quiet)
         _print_report(r['grounding'], "gIoU {giou:.3f}  cIoU {ciou:.3f}  Recall@0.5 {recall_0_5:.3f}", f"model saved to {out/'grounder'}; report in {out/'report.json'}")
@@ -285,7 +285,7 @@ def build_parser()->argparse.ArgumentParser:
     t.add_argument('--preset', choices=['tiny', 'full'], default='tiny', help='model size (default tiny)')
     t.add_argument('--data', required=True, help='data folder')
     t.add_argument('--out', required=True, help='run folder (checkpoints, logs, final model, report)')
-    t.add_argument('--steps', type=_positive('--steps'), default=None, help='optimizer steps (default 3000 grounder, 2500 editor)')
+    t.add_argument('--steps', type=_positive('--steps'), default=None, help='optimizer steps (default 4000 grounder, 2500 editor)')
     t.add_argument('--batch-size', type=_positive('--batch-size'), default=None, help='samples per step (default 16 grounder, 32 editor)')
     t.add_argument('--lr', type=float, default=None, help='peak learning rate')
     t.add_argument('--no-coref', action='store_true', help='train without pronoun turns (the w/o co-refer ablation)')
@@ -302,7 +302,7 @@ def build_parser()->argparse.ArgumentParser:
     t.add_argument('--interaction', choices=['bim', 'self_attn', 'mlp'], default='bim', help='editor --variant smartedit|hybrid: interaction module')
     t.add_argument('--no-qformer', action='store_true', help='editor --variant smartedit|hybrid: a linear mapper instead of the QFormer')
     t.add_argument('--eval-reasoning', type=int, default=0, help='editor --variant: also score this many reasoning sessions')
-    t.add_argument('--qa-steps', type=int, default=800, help='grounder: visual Q&A pre-training steps for the tiny preset (default 800)')
+    t.add_argument('--qa-steps', type=int, default=0, help='grounder: visual Q&A pre-training steps for the tiny preset (default 0: none)')
     t.add_argument('--referent-words', type=float, default=None, help="grounder: weight of the auxiliary loss naming each turn's referent at [SEG] (default 1 for tiny, 0 for full; see 07b_stage1)")
     t.add_argument('--vae-steps', type=int, default=300, help='editor: VAE pre-training steps for the tiny preset (default 300)')
     t.add_argument('--resume', action='store_true', help='continue the run in --out from its latest checkpoint')

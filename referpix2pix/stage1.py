@@ -216,7 +216,7 @@ class ReferentWordsTask(torch.nn.Module):
 # %% ../nbs/07b_stage1.ipynb #c0e9d028
 def train_grounder(data:str|Path, # a folder written by `referpix2pix data shapes` (or laid out like it)
                    out:str|Path, # run folder: checkpoints/, metrics.csv, tb/, grounder/, report.json
-                   preset:str='tiny', steps:int=3000, batch_size:int=16, lr:float=5e-4, warmup:int=100,
+                   preset:str='tiny', steps:int=4000, batch_size:int=16, lr:float=5e-4, warmup:int=100,
                    coref:bool=True, # False: no pronoun turns in training (the "w/o co-refer" ablation)
                    referring:bool=True, # False: no ReferCOCO_edit samples (the "-ReferCOCO_edit" data ablation)
                    plain:bool=False, # True: only plain referring segmentation, no edit instructions (the LLM+SAM baseline)
@@ -225,7 +225,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
                    eval_every:int|None=None, # also score `eval_n` val sessions every this many steps
                    checkpoint_every:int=500, device:str='auto', threads:int|None=None, progress:bool=True,
                    model:Grounder|None=None, # continue from this model instead of building a new one
-                   qa_steps:int=800, # tiny preset: visual Q&A pre-training steps before stage 1 (0: none)
+                   qa_steps:int=0, # tiny preset: visual Q&A pre-training steps before stage 1 (0: none; it did not help, `07d`)
                    referent_words:float|None=None, # weight of `ReferentWordsTask`'s loss; None: 1.0 for tiny, 0 (off) for pretrained presets
                   )->dict:
     "Train a grounder on a synthetic-world folder (or one of the ablation mixtures) and report held-out grounding by turn type"
