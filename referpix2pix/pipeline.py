@@ -186,6 +186,7 @@ class EditSession:
         self.turns:list[Turn] = []
         self.state = GroundingState()
         self.autosave, self.preserve_background, self.call_kwargs = autosave, preserve_background, call_kwargs
+        self.recorded_scheduler = None   # the sampler a loaded session.json names
 
     @property
     def current(self)->Image.Image:
@@ -227,8 +228,7 @@ def _save_png(im:Image.Image, path:Path)->None:
     atomic_save(path, lambda tmp: im.save(tmp, format='PNG'))
 
 def _sampler(pipe)->str|None:
-    "Name of the sampler `pipe` denoises with ('euler-a', 'dpm++', 'dpm++-sde'; see `15_bench`), None without a pipeline"
-    if pipe is None: return None
+    "Name of the sampler `pipe` denoises with ('euler-a', 'dpm++', 'dpm++-sde'; see `15_bench`)"
     from referpix2pix.bench import scheduler_name   # the bench module builds on this one
     return scheduler_name(pipe)
 
@@ -246,7 +246,7 @@ def save(self:EditSession, path:str|Path)->Path:
     for stale in sorted(d.glob('turn-*.png')):   # turns removed by undo
         n = stale.stem.split('-')[1]
         if n.isdigit() and int(n) > len(self.turns): stale.unlink()
-    sampler = _sampler(self.pipe) if self.pipe is not None else getattr(self, 'recorded_scheduler', None)
+    sampler = _sampler(self.pipe) if self.pipe is not None else self.recorded_scheduler
     save_json(dict(format=SESSION_FORMAT, version=SESSION_VERSION, source='source.png', seed=self.seed, scheduler=sampler,
                    preserve_background=self.preserve_background, settings={k: v for k, v in self.call_kwargs.items() if isinstance(v, (int, float, str, bool))},
                    turns=rec), d/'session.json')
