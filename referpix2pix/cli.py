@@ -170,7 +170,7 @@ def cmd_train(a):
     if a.stage == 'grounder':
         from referpix2pix.stage1 import train_grounder
         r = train_grounder(a.data, out, preset=a.preset, steps=a.steps or 4000, batch_size=a.batch_size or 16, lr=a.lr or 5e-4,
-                           coref=not a.no_coref, referring=not a.no_referring, plain=a.plain_referring, qa_steps=a.qa_steps, referent_words=a.referent_words, eval_every=a.eval_every, seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n,
+                           coref=not a.no_coref, referring=not a.no_referring, plain=a.plain_referring, qa_steps=a.qa_steps, referent_words=a.referent_words, lr_schedule=a.lr_schedule or 'constant_with_warmup', eval_every=a.eval_every, seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n,
                            device=a.device, threads=a.threads, progress=not a.quiet)
         _print_report(r['grounding'], "gIoU {giou:.3f}  cIoU {ciou:.3f}  Recall@0.5 {recall_0_5:.3f}", f"model saved to {out/'grounder'}; report in {out/'report.json'}")
         return r
@@ -288,6 +288,7 @@ def build_parser()->argparse.ArgumentParser:
     t.add_argument('--steps', type=_positive('--steps'), default=None, help='optimizer steps (default 4000 grounder, 2500 editor)')
     t.add_argument('--batch-size', type=_positive('--batch-size'), default=None, help='samples per step (default 16 grounder, 32 editor)')
     t.add_argument('--lr', type=float, default=None, help='peak learning rate')
+    t.add_argument('--lr-schedule', default=None, help='grounder: learning-rate schedule after the warm-up: constant_with_warmup (default), cosine, linear or constant')
     t.add_argument('--no-coref', action='store_true', help='train without pronoun turns (the w/o co-refer ablation)')
     t.add_argument('--no-referring', action='store_true', help='grounder: train without ReferCOCO_edit (the -ReferCOCO_edit data ablation)')
     t.add_argument('--plain-referring', action='store_true', help='grounder: plain referring segmentation only, no edit instructions (the LLM+SAM baseline)')

@@ -216,7 +216,8 @@ class ReferentWordsTask(torch.nn.Module):
 # %% ../nbs/07b_stage1.ipynb #c0e9d028
 def train_grounder(data:str|Path, # a folder written by `referpix2pix data shapes` (or laid out like it)
                    out:str|Path, # run folder: checkpoints/, metrics.csv, tb/, grounder/, report.json
-                   preset:str='tiny', steps:int=4000, batch_size:int=16, lr:float=5e-4, warmup:int=100,
+                   preset:str='tiny', steps:int=4000, batch_size:int=16, lr:float=5e-4, warmup:int=100, # linear warm-up steps (at most a tenth of `steps`)
+                   lr_schedule:str='constant_with_warmup', # one of `train.SCHEDULES`; 'cosine' decays to 0 at `steps`
                    coref:bool=True, # False: no pronoun turns in training (the "w/o co-refer" ablation)
                    referring:bool=True, # False: no ReferCOCO_edit samples (the "-ReferCOCO_edit" data ablation)
                    plain:bool=False, # True: only plain referring segmentation, no edit instructions (the LLM+SAM baseline)
@@ -244,7 +245,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     task = ReferentWordsTask(g, w) if w > 0 else g
     val = CoReferEdit(data/'coreferedit'/'sessions.json', split='val')
     eval_fn = (lambda m, step: {f'{k}_giou': v['giou'] for k, v in grounding_report(g, val, eval_n).items() if isinstance(v, dict)}) if eval_every else None
-    cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup, seed=seed,
+    cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(warmup, steps // 10), seed=seed, lr_schedule=lr_schedule,
                       checkpoint_every=checkpoint_every, log_every=max(1, min(25, steps // 10)), resume=resume,
                       eval_every=eval_every, progress=progress, device='cpu' if get_device(device).type == 'cpu' else 'auto')
     t0 = time.time()
@@ -253,7 +254,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     g.save_pretrained(out/'grounder')
     test = CoReferEdit(data/'coreferedit'/'sessions.json', split='test')
     report = dict(grounding=grounding_report(g, test, eval_n, progress=progress), qa_pretraining=qa, train_seconds=train_s, steps=steps,
-                  batch_size=batch_size, lr=lr, referent_words=w, coref=coref and not plain, referring=referring or plain, plain=plain, preset=preset, train_samples=len(ds), threads=torch.get_num_threads())
+                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, referent_words=w, coref=coref and not plain, referring=referring or plain, plain=plain, preset=preset, train_samples=len(ds), threads=torch.get_num_threads())
     save_json(report, out/'report.json')
     return report
 

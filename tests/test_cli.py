@@ -328,6 +328,16 @@ def test_train_grounder_referent_words_option(tmp_path, world):
         assert bool(head) == (w > 0), (name, head)
         assert ('words' in (tmp_path/name/'metrics.csv').read_text().splitlines()[0]) == (w > 0)
 
+def test_train_grounder_lr_schedule_option(tmp_path, world):
+    "--lr-schedule cosine decays the learning rate to 0 at the last step and is recorded; an unknown schedule is a one-line error"
+    base = ['train', 'grounder', '--data', world, '--steps', 20, '--batch-size', 1, '--eval-n', 1, '--threads', 1, '--quiet']
+    rc, err = run([*base, '--out', tmp_path/'cos', '--lr', 1e-3, '--lr-schedule', 'cosine']); assert rc == 0, err
+    lr = [float(l.split(',')[2]) for l in (tmp_path/'cos'/'metrics.csv').read_text().splitlines()[1:]]
+    k = lr.index(max(lr))
+    assert max(lr) == pytest.approx(1e-3, rel=0.05) and lr[k:] == sorted(lr[k:], reverse=True) and lr[-1] < 0.02 * max(lr), lr
+    assert json.loads((tmp_path/'cos'/'report.json').read_text())['lr_schedule'] == 'cosine'
+    one_line_error(*run([*base, '--out', tmp_path/'bad', '--lr-schedule', 'sawtooth']), 'sawtooth')
+
 def test_train_editor_fine_tunes_a_given_editor(tmp_path, world, model_dir):
     from referpix2pix.editor import EditorModel
     rc, err = run(['train', 'editor', '--data', world, '--out', tmp_path/'ft', '--editor', model_dir, '--no-comb', '--steps', 2,
