@@ -170,7 +170,7 @@ def cmd_train(a):
     if a.stage == 'grounder':
         from referpix2pix.stage1 import train_grounder
         r = train_grounder(a.data, out, preset=a.preset, steps=a.steps or 4000, batch_size=a.batch_size or 16, lr=a.lr or 5e-4,
-                           coref=not a.no_coref, referring=not a.no_referring, plain=a.plain_referring, qa_steps=a.qa_steps, referent_words=a.referent_words, lr_schedule=a.lr_schedule or 'constant_with_warmup', eval_every=a.eval_every, seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n,
+                           coref=not a.no_coref, referring=not a.no_referring, plain=a.plain_referring, sam_steps=a.sam_steps, qa_steps=a.qa_steps, referent_words=a.referent_words, lr_schedule=a.lr_schedule, eval_every=a.eval_every, seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n,
                            device=a.device, threads=a.threads, progress=not a.quiet)
         _print_report(r['grounding'], "gIoU {giou:.3f}  cIoU {ciou:.3f}  Recall@0.5 {recall_0_5:.3f}", f"model saved to {out/'grounder'}; report in {out/'report.json'}")
         return r
@@ -288,7 +288,7 @@ def build_parser()->argparse.ArgumentParser:
     t.add_argument('--steps', type=_positive('--steps'), default=None, help='optimizer steps (default 4000 grounder, 2500 editor)')
     t.add_argument('--batch-size', type=_positive('--batch-size'), default=None, help='samples per step (default 16 grounder, 32 editor)')
     t.add_argument('--lr', type=float, default=None, help='peak learning rate')
-    t.add_argument('--lr-schedule', default=None, help='grounder: learning-rate schedule after the warm-up: constant_with_warmup (default), cosine, linear or constant')
+    t.add_argument('--lr-schedule', default='cosine', help='grounder: learning-rate schedule after the warm-up: cosine (default, decays to 0 at --steps), constant_with_warmup, linear or constant')
     t.add_argument('--no-coref', action='store_true', help='train without pronoun turns (the w/o co-refer ablation)')
     t.add_argument('--no-referring', action='store_true', help='grounder: train without ReferCOCO_edit (the -ReferCOCO_edit data ablation)')
     t.add_argument('--plain-referring', action='store_true', help='grounder: plain referring segmentation only, no edit instructions (the LLM+SAM baseline)')
@@ -303,6 +303,7 @@ def build_parser()->argparse.ArgumentParser:
     t.add_argument('--interaction', choices=['bim', 'self_attn', 'mlp'], default='bim', help='editor --variant smartedit|hybrid: interaction module')
     t.add_argument('--no-qformer', action='store_true', help='editor --variant smartedit|hybrid: a linear mapper instead of the QFormer')
     t.add_argument('--eval-reasoning', type=int, default=0, help='editor --variant: also score this many reasoning sessions')
+    t.add_argument('--sam-steps', type=int, default=None, help='grounder: point-prompted SAM pre-training steps for the tiny preset (default 600; 0: none)')
     t.add_argument('--qa-steps', type=int, default=0, help='grounder: visual Q&A pre-training steps for the tiny preset (default 0: none)')
     t.add_argument('--referent-words', type=float, default=None, help="grounder: weight of the auxiliary loss naming each turn's referent at [SEG] (default 1 for tiny, 0 for full; see 07b_stage1)")
     t.add_argument('--vae-steps', type=int, default=300, help='editor: VAE pre-training steps for the tiny preset (default 300)')

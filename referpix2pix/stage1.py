@@ -14,7 +14,7 @@ from .core import ReferPix2PixError, get_device, save_json, seed_everything
 from .grounder import Grounder, GroundingState
 from .data.datasets import world_stage1, CoReferEdit
 from .metrics import GroundingMeter, mask_iou
-from .train import TrainConfig, train
+from .train import TrainConfig, train, latest_checkpoint
 
 # %% auto #0
 __all__ = ['POS_WORDS', 'grounding_report', 'SamPointTask', 'InstancePoints', 'collate_points', 'pretrain_sam', 'VisualQA',
@@ -79,14 +79,14 @@ def collate_points(samples:list, grounder:Grounder)->dict:
     return dict(pixels=torch.stack(px), points=torch.stack(pts), masks=torch.stack(ms))
 
 def pretrain_sam(grounder:Grounder, data:str|Path, out:str|Path, steps:int=600, batch_size:int=32, lr:float=1e-3,
-                 seed:int=0, progress:bool=True)->dict:
-    "Train the grounder's SAM on point-prompted instance segmentation of the world's training images"
+                 seed:int=0, progress:bool=True, device:str='cpu')->dict:
+    "Train the grounder's SAM on point-prompted instance segmentation of the world's training images (again with the same `out`: continue, or reload the finished run)"
     from referpix2pix.data.datasets import RefCOCO
     rc = RefCOCO(Path(data)/'refcoco')
     train_ids = {r['image_id'] for r in rc.refs.values() if r['split'] == 'train'}
     ds = InstancePoints(rc, train_ids, seed)
     cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10), seed=seed,
-                      checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device='cpu', tensorboard=False)
+                      checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device=device, tensorboard=False, resume='latest')
     return train(SamPointTask(grounder.sam), ds, partial(collate_points, grounder=grounder), cfg)
 
 # %% ../nbs/07b_stage1.ipynb #88f095a3
@@ -217,15 +217,17 @@ class ReferentWordsTask(torch.nn.Module):
 def train_grounder(data:str|Path, # a folder written by `referpix2pix data shapes` (or laid out like it)
                    out:str|Path, # run folder: checkpoints/, metrics.csv, tb/, grounder/, report.json
                    preset:str='tiny', steps:int=4000, batch_size:int=16, lr:float=5e-4, warmup:int=100, # linear warm-up steps (at most a tenth of `steps`)
-                   lr_schedule:str='constant_with_warmup', # one of `train.SCHEDULES`; 'cosine' decays to 0 at `steps`
+                   lr_schedule:str='cosine', # one of `train.SCHEDULES`; 'cosine' decays to 0 at `steps`
                    coref:bool=True, # False: no pronoun turns in training (the "w/o co-refer" ablation)
                    referring:bool=True, # False: no ReferCOCO_edit samples (the "-ReferCOCO_edit" data ablation)
                    plain:bool=False, # True: only plain referring segmentation, no edit instructions (the LLM+SAM baseline)
                    seed:int=0, resume:str|None=None, # 'latest' to continue an interrupted run
+                   stop_at:int|None=None, # end this invocation after this step (the schedule still spans `steps`; `resume='latest'` continues)
                    eval_n:int|None=200, # held-out sessions scored at the end (None: all)
                    eval_every:int|None=None, # also score `eval_n` val sessions every this many steps
                    checkpoint_every:int=500, device:str='auto', threads:int|None=None, progress:bool=True,
                    model:Grounder|None=None, # continue from this model instead of building a new one
+                   sam_steps:int|None=None, # tiny preset: point-prompted SAM pre-training steps before stage 1 (`pretrain_sam`); None: 600
                    qa_steps:int=0, # tiny preset: visual Q&A pre-training steps before stage 1 (0: none; it did not help, `07d`)
                    referent_words:float|None=None, # weight of `ReferentWordsTask`'s loss; None: 1.0 for tiny, 0 (off) for pretrained presets
                   )->dict:
@@ -237,7 +239,14 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     seed_everything(seed)
     ds = plain_referring(data, 'train') if plain else world_stage1(data, 'train', referring=referring, coref=coref, seed=seed)
     g = model or Grounder.build(preset, device=device, seed=seed)
-    qa = None
+    qa = sam = None
+    tdev = 'cpu' if get_device(device).type == 'cpu' else 'auto'
+    sam_steps = (600 if preset == 'tiny' else 0) if sam_steps is None else sam_steps
+    started = resume is not None and latest_checkpoint(out/'checkpoints') is not None   # resuming stage 1: SAM's pre-training is in its checkpoint
+    if model is None and preset == 'tiny' and sam_steps > 0 and not started:
+        t0 = time.time(); r = pretrain_sam(g, data, out/'sam', steps=sam_steps, seed=seed, progress=progress, device=tdev)
+        sam = dict(steps=sam_steps, seconds=time.time() - t0, final_dice=float(r['history'][-1]['dice'])); save_json(sam, out/'sam'/'pretraining.json')
+    elif started and (out/'sam'/'pretraining.json').exists(): sam = json.loads((out/'sam'/'pretraining.json').read_text())
     if model is None and preset == 'tiny' and qa_steps > 0 and resume is None:
         t0 = time.time(); q = pretrain_qa(g, data, out/'qa', steps=qa_steps, seed=seed, progress=progress)
         qa = dict(steps=qa_steps, seconds=time.time() - t0, accuracy=q['qa_accuracy'])
@@ -247,13 +256,13 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     eval_fn = (lambda m, step: {f'{k}_giou': v['giou'] for k, v in grounding_report(g, val, eval_n).items() if isinstance(v, dict)}) if eval_every else None
     cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(warmup, steps // 10), seed=seed, lr_schedule=lr_schedule,
                       checkpoint_every=checkpoint_every, log_every=max(1, min(25, steps // 10)), resume=resume,
-                      eval_every=eval_every, progress=progress, device='cpu' if get_device(device).type == 'cpu' else 'auto')
+                      eval_every=eval_every, progress=progress, device=tdev, stop_at=stop_at)
     t0 = time.time()
     res = train(task, ds, partial(task.prepare_batch, rng=random), cfg, eval_fn=eval_fn)  # the global `random` is checkpointed: exact resume
     train_s = time.time() - t0
     g.save_pretrained(out/'grounder')
     test = CoReferEdit(data/'coreferedit'/'sessions.json', split='test')
-    report = dict(grounding=grounding_report(g, test, eval_n, progress=progress), qa_pretraining=qa, train_seconds=train_s, steps=steps,
+    report = dict(grounding=grounding_report(g, test, eval_n, progress=progress), sam_pretraining=sam, qa_pretraining=qa, train_seconds=train_s, steps=steps,
                   batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, referent_words=w, coref=coref and not plain, referring=referring or plain, plain=plain, preset=preset, train_samples=len(ds), threads=torch.get_num_threads())
     save_json(report, out/'report.json')
     return report

@@ -308,7 +308,7 @@ def test_data_shapes_with_reasoning_turns(tmp_path):
 def test_train_grounder_ablation_mixtures(tmp_path, world):
     from referpix2pix.stage1 import plain_referring
     from referpix2pix.data.datasets import world_stage1
-    base = ['train', 'grounder', '--data', world, '--steps', 1, '--batch-size', 2, '--eval-n', 1, '--qa-steps', 0, '--threads', 1, '--quiet']
+    base = ['train', 'grounder', '--data', world, '--steps', 1, '--batch-size', 2, '--eval-n', 1, '--qa-steps', 0, '--sam-steps', 0, '--threads', 1, '--quiet']
     reps = {}
     for name, flags in {'full': [], 'plain': ['--plain-referring'], 'no_ref': ['--no-referring'], 'no_coref': ['--no-coref']}.items():
         rc, err = run([*base, '--out', tmp_path/name, *flags]); assert rc == 0, err
@@ -320,7 +320,7 @@ def test_train_grounder_ablation_mixtures(tmp_path, world):
 def test_train_grounder_referent_words_option(tmp_path, world):
     "--referent-words sets the auxiliary loss (tiny default 1); 0 trains with the paper's losses alone, logged and checkpointed accordingly"
     from safetensors.torch import load_file
-    base = ['train', 'grounder', '--data', world, '--steps', 2, '--batch-size', 2, '--eval-n', 1, '--qa-steps', 0, '--threads', 1, '--quiet']
+    base = ['train', 'grounder', '--data', world, '--steps', 2, '--batch-size', 2, '--eval-n', 1, '--qa-steps', 0, '--sam-steps', 2, '--threads', 1, '--quiet']
     for name, flags, w in [('default', [], 1.0), ('off', ['--referent-words', '0'], 0.0), ('half', ['--referent-words', '0.5'], 0.5)]:
         rc, err = run([*base, '--out', tmp_path/name, *flags]); assert rc == 0, err
         assert json.loads((tmp_path/name/'report.json').read_text())['referent_words'] == w
@@ -329,14 +329,31 @@ def test_train_grounder_referent_words_option(tmp_path, world):
         assert ('words' in (tmp_path/name/'metrics.csv').read_text().splitlines()[0]) == (w > 0)
 
 def test_train_grounder_lr_schedule_option(tmp_path, world):
-    "--lr-schedule cosine decays the learning rate to 0 at the last step and is recorded; an unknown schedule is a one-line error"
-    base = ['train', 'grounder', '--data', world, '--steps', 20, '--batch-size', 1, '--eval-n', 1, '--threads', 1, '--quiet']
-    rc, err = run([*base, '--out', tmp_path/'cos', '--lr', 1e-3, '--lr-schedule', 'cosine']); assert rc == 0, err
-    lr = [float(l.split(',')[2]) for l in (tmp_path/'cos'/'metrics.csv').read_text().splitlines()[1:]]
-    k = lr.index(max(lr))
+    "The learning rate decays to 0 at the last step by default (cosine) and is recorded; --lr-schedule constant holds it; an unknown schedule is a one-line error"
+    base = ['train', 'grounder', '--data', world, '--steps', 20, '--batch-size', 1, '--eval-n', 1, '--sam-steps', 0, '--threads', 1, '--quiet', '--lr', 1e-3]
+    def lrs(name): return [float(l.split(',')[2]) for l in (tmp_path/name/'metrics.csv').read_text().splitlines()[1:]]
+    rc, err = run([*base, '--out', tmp_path/'cos']); assert rc == 0, err
+    lr = lrs('cos'); k = lr.index(max(lr))
     assert max(lr) == pytest.approx(1e-3, rel=0.05) and lr[k:] == sorted(lr[k:], reverse=True) and lr[-1] < 0.02 * max(lr), lr
     assert json.loads((tmp_path/'cos'/'report.json').read_text())['lr_schedule'] == 'cosine'
+    rc, err = run([*base, '--out', tmp_path/'const', '--lr-schedule', 'constant']); assert rc == 0, err
+    assert set(lrs('const')) == {1e-3}
     one_line_error(*run([*base, '--out', tmp_path/'bad', '--lr-schedule', 'sawtooth']), 'sawtooth')
+
+def test_train_grounder_sam_steps_option(tmp_path, world):
+    "--sam-steps pre-trains the tiny SAM on point prompts before stage 1: recorded, it changes the model, and --resume does not repeat it"
+    from safetensors.torch import load_file
+    base = ['train', 'grounder', '--data', world, '--batch-size', 2, '--eval-n', 1, '--threads', 1, '--quiet']
+    rc, err = run([*base, '--out', tmp_path/'sam', '--steps', 2, '--sam-steps', 3]); assert rc == 0, err
+    rep = json.loads((tmp_path/'sam'/'report.json').read_text())
+    assert rep['sam_pretraining']['steps'] == 3 and 0 < rep['sam_pretraining']['final_dice'] < 1.5
+    assert (tmp_path/'sam'/'sam'/'metrics.csv').exists()
+    rc, err = run([*base, '--out', tmp_path/'plain', '--steps', 2, '--sam-steps', 0]); assert rc == 0, err
+    assert json.loads((tmp_path/'plain'/'report.json').read_text())['sam_pretraining'] is None
+    a, b = (load_file(tmp_path/n/'checkpoints'/'step-2'/'model.safetensors') for n in ('sam', 'plain'))
+    assert any(not (a[k] == b[k]).all() for k in a if 'mask_decoder' in k)
+    rc, err = run([*base, '--out', tmp_path/'sam', '--steps', 4, '--sam-steps', 3, '--resume']); assert rc == 0, err
+    assert json.loads((tmp_path/'sam'/'report.json').read_text())['sam_pretraining'] == rep['sam_pretraining']   # kept, not repeated
 
 def test_train_editor_fine_tunes_a_given_editor(tmp_path, world, model_dir):
     from referpix2pix.editor import EditorModel

@@ -148,17 +148,15 @@ def test_bad_resume_paths_raise_clear_errors(tmp_path):
 
 
 def test_grounder_recipe_resumes_exactly(tmp_path):
-    "The stage-1 recipe with the referent-words head: 2 steps + resume to 4 ends where 4 uninterrupted steps end"
-    import warnings
+    "The stage-1 recipe (SAM pre-training, referent-words head, cosine schedule): stopped after step 2 and resumed, it ends where 4 uninterrupted steps end"
     from referpix2pix.data.shapes import make_world
     from referpix2pix.stage1 import train_grounder
     make_world(tmp_path/'world', 16, seed=3, workers=1, progress=False)
-    kw = dict(batch_size=2, eval_n=1, qa_steps=0, checkpoint_every=2, progress=False, threads=1, warmup=2)
-    train_grounder(tmp_path/'world', tmp_path/'a', steps=4, **kw)
-    train_grounder(tmp_path/'world', tmp_path/'b', steps=2, **kw)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')   # "resuming with different settings": max_steps 2 -> 4, a constant schedule
-        train_grounder(tmp_path/'world', tmp_path/'b', steps=4, resume='latest', **kw)
+    kw = dict(batch_size=2, eval_n=1, qa_steps=0, sam_steps=2, checkpoint_every=2, progress=False, threads=1, warmup=2, steps=4)
+    train_grounder(tmp_path/'world', tmp_path/'a', **kw)
+    r1 = train_grounder(tmp_path/'world', tmp_path/'b', stop_at=2, **kw)
+    r2 = train_grounder(tmp_path/'world', tmp_path/'b', resume='latest', **kw)
+    assert r1['sam_pretraining']['steps'] == 2 and r2['sam_pretraining'] == r1['sam_pretraining']   # not repeated, still reported
     a, b = (load_file(tmp_path/r/'checkpoints'/'step-4'/'model.safetensors') for r in ('a', 'b'))
     assert a.keys() == b.keys() and any(k.startswith('head.') for k in a)
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]

@@ -6,12 +6,15 @@ on the plain referring expressions of a world folder, and scored (mean IoU) on i
 
   --text words     the bag is taken over the expression's own tokens ("the left red heart")
   --text template  the bag is taken over the paper's whole templated first turn around it (what the LLM sees)
+  --sam-steps N    first pre-train the SAM on point-prompted instance segmentation (`stage1.pretrain_sam`)
+  --patch P        the SAM image encoder's patch size (tiny preset: 8; 4 quadruples its tokens)
 
-Usage: python tools/probe_text_prompt.py WORLD --text words --steps 1600 [--lr 1e-3] [--eval-every 400]
+Usage: python tools/probe_text_prompt.py WORLD --text words --steps 1600 [--lr 1e-3] [--eval-every 400] [--sam-steps 600]
 """
-import argparse, random, time
+import argparse, dataclasses, random, tempfile, time
 import numpy as np, torch, torch.nn as nn
-from referpix2pix.stage1 import plain_referring
+from referpix2pix.core import get_preset, register_preset
+from referpix2pix.stage1 import plain_referring, pretrain_sam
 from referpix2pix.grounder import Grounder, mask_losses
 from referpix2pix.templates import build_conversation, Conversation
 
@@ -32,9 +35,15 @@ def main():
     ap.add_argument('--steps', type=int, default=1600); ap.add_argument('--lr', type=float, default=1e-3)
     ap.add_argument('--batch-size', type=int, default=16); ap.add_argument('--eval-every', type=int, default=400)
     ap.add_argument('--eval-n', type=int, default=300); ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--sam-steps', type=int, default=0); ap.add_argument('--patch', type=int, default=8)
     a = ap.parse_args()
     torch.set_num_threads(1); torch.manual_seed(a.seed); random.seed(a.seed)
-    g = Grounder.build('tiny', device='cpu', seed=a.seed); sam, tok = g.sam, g.tokenizer
+    tiny = get_preset('tiny'); register_preset(dataclasses.replace(tiny, name='probe', grounder={**tiny.grounder, 'sam_patch': a.patch}))
+    g = Grounder.build('probe', device='cpu', seed=a.seed); sam, tok = g.sam, g.tokenizer
+    if a.sam_steps:
+        t0 = time.time()
+        with tempfile.TemporaryDirectory() as d: pretrain_sam(g, a.world, d, steps=a.sam_steps, seed=a.seed, progress=False)
+        print(f"SAM pre-trained for {a.sam_steps} steps ({time.time() - t0:.0f} s)", flush=True)
     tr, te = plain_referring(a.world, 'train'), plain_referring(a.world, 'test')
     emb, mlp = nn.EmbeddingBag(len(tok), 128, mode='mean'), nn.Sequential(nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, sam.prompt_encoder.embed_dim))
     def ids(e):
