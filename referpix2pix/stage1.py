@@ -242,12 +242,13 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     qa = sam = None
     tdev = 'cpu' if get_device(device).type == 'cpu' else 'auto'
     sam_steps = (600 if preset == 'tiny' else 0) if sam_steps is None else sam_steps
-    started = resume is not None and latest_checkpoint(out/'checkpoints') is not None   # resuming stage 1: SAM's pre-training is in its checkpoint
-    if model is None and preset == 'tiny' and sam_steps > 0 and not started:
+    started = resume is not None and latest_checkpoint(out/'checkpoints') is not None   # resuming stage 1: the pre-trainings are in its checkpoint
+    fresh = model is None and preset == 'tiny' and not started
+    if fresh and sam_steps > 0:
         t0 = time.time(); r = pretrain_sam(g, data, out/'sam', steps=sam_steps, seed=seed, progress=progress, device=tdev)
         sam = dict(steps=sam_steps, seconds=time.time() - t0, final_dice=float(r['history'][-1]['dice'])); save_json(sam, out/'sam'/'pretraining.json')
     elif started and (out/'sam'/'pretraining.json').exists(): sam = json.loads((out/'sam'/'pretraining.json').read_text())
-    if model is None and preset == 'tiny' and qa_steps > 0 and resume is None:
+    if fresh and qa_steps > 0:
         t0 = time.time(); q = pretrain_qa(g, data, out/'qa', steps=qa_steps, seed=seed, progress=progress)
         qa = dict(steps=qa_steps, seconds=time.time() - t0, accuracy=q['qa_accuracy'])
     w = (1.0 if preset == 'tiny' else 0.0) if referent_words is None else referent_words
