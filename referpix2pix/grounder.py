@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_grounder.ipynb #a33f64ad
 from __future__ import annotations
-import copy, hashlib, json, os, random, tempfile, warnings
+import copy, hashlib, json, math, os, random, tempfile, warnings
 from dataclasses import dataclass, field, asdict, fields
 from functools import partial
 from pathlib import Path
@@ -28,11 +28,11 @@ from .templates import (train_tokenizer, build_conversation, Conversation, STYLE
                                     ANSWER, template_corpus)
 
 # %% auto #0
-__all__ = ['CLIP_MEAN', 'CLIP_STD', 'SAM_PIXEL_MEAN', 'SAM_PIXEL_STD', 'LLM_QV', 'LISA_LORA', 'LOSS_WEIGHTS', 'FORMAT',
-           'TINY_DEFAULTS', 'SAM_CONFIGS', 'sam_config', 'build_sam', 'sam_shapes', 'infer_sam_type', 'load_sam',
-           'tiny_llava_config', 'llava15_config', 'GrounderConfig', 'Grounder', 'full_config', 'GrounderOutput',
-           'dice_loss', 'mask_losses', 'llama_style_tokenizer', 'write_tiny_llava', 'write_sam_checkpoint', 'image_key',
-           'GroundingState']
+__all__ = ['CLIP_MEAN', 'CLIP_STD', 'SAM_PIXEL_MEAN', 'SAM_PIXEL_STD', 'LLM_QV', 'LISA_LORA', 'LOSS_WEIGHTS', 'HEAT_WEIGHT',
+           'FORMAT', 'TINY_DEFAULTS', 'SAM_CONFIGS', 'sam_config', 'build_sam', 'sam_shapes', 'infer_sam_type',
+           'load_sam', 'tiny_llava_config', 'llava15_config', 'GrounderConfig', 'Grounder', 'full_config',
+           'GrounderOutput', 'dice_loss', 'mask_losses', 'heat_targets', 'llama_style_tokenizer', 'write_tiny_llava',
+           'write_sam_checkpoint', 'image_key', 'GroundingState']
 
 # %% ../nbs/04_grounder.ipynb #255b9d08
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -41,11 +41,12 @@ SAM_PIXEL_MEAN, SAM_PIXEL_STD = (123.675, 116.28, 103.53), (58.395, 57.12, 57.37
 LLM_QV = r".*language_model\..*\.(q_proj|v_proj)"   # LoRA targets: the LLM's q/v only (not CLIP's, not SAM's)
 LISA_LORA = dict(r=8, lora_alpha=16, lora_dropout=0.05, target_modules=LLM_QV)
 LOSS_WEIGHTS = dict(ce=1.0, bce=2.0, dice=0.5)
+HEAT_WEIGHT = 1.0   # weight of the referent-heatmap BCE, for grounders built with `dense_prompt` (the tiny preset)
 FORMAT = 'referpix2pix-grounder'   # the `format` key of our config.json
 # sizes the `tiny` preset does not name (defaults of this module; the preset may override any of them)
 TINY_DEFAULTS = dict(vision_intermediate=256, sam_window=4, sam_global_attn=[1], sam_decoder_depth=2,
                      sam_decoder_mlp=128, sam_decoder_heads=4, sam_iou_hidden=64, sam_mask_in_chans=16,
-                     conv_style='paper')
+                     conv_style='paper', dense_prompt=True)
 
 # %% ../nbs/04_grounder.ipynb #f92aede7
 _SAM_DECODER = dict(prompt_dim=256, decoder_depth=2, decoder_mlp_dim=2048, decoder_heads=8, iou_head_hidden_dim=256,
@@ -199,6 +200,7 @@ class GrounderConfig:
     clip_std:list=field(default_factory=lambda: list(CLIP_STD))
     lora:dict|None=None        # LoRA settings when adapters are injected
     trainable:str='all'        # 'all', 'lisa' or 'none' (see `set_trainable`)
+    dense_prompt:bool=False    # also score the LLM's image tokens against [SEG] and give SAM the heatmap as its mask prompt (`f_heat`)
     preset:str|None=None
     format:str=FORMAT
     version:int=1
@@ -218,11 +220,12 @@ class Grounder(nn.Module):
                  llava:LlavaForConditionalGeneration|None=None, # a loaded LLaVA (else built from `config.llava`)
                  sam:Sam|None=None): # a loaded SAM (else built from `config.sam`)
         super().__init__()
-        self.config, self.tokenizer, self.loss_weights = config, tokenizer, dict(LOSS_WEIGHTS)
+        self.config, self.tokenizer, self.loss_weights = config, tokenizer, {**LOSS_WEIGHTS, 'heat': HEAT_WEIGHT}
         self.llava = llava if llava is not None else LlavaForConditionalGeneration(LlavaConfig.from_dict(config.llava))
         self.sam = sam if sam is not None else build_sam(config.sam)
         H, D = self.llava.config.text_config.hidden_size, config.sam['prompt_dim']
         self.f_t2m = nn.Sequential(nn.Linear(H, H), nn.ReLU(inplace=True), nn.Linear(H, D), nn.Dropout(0.0))
+        self.f_heat = nn.ModuleDict(dict(q=nn.Linear(H, H), k=nn.Linear(H, H))) if config.dense_prompt else None
         if config.lora: inject_adapter_in_model(LoraConfig(**config.lora), self.llava)
 
     @property
@@ -263,8 +266,8 @@ def set_trainable(self:Grounder, mode:str='all', # 'all', 'lisa' or 'none'
     if mode == 'lisa':
         for n, p in self.llava.named_parameters():
             if 'lora_' in n: p.requires_grad_(True)
-        for m in (self.llava.get_input_embeddings(), self.llava.get_output_embeddings(), self.f_t2m, self.sam.mask_decoder):
-            m.requires_grad_(True)
+        for m in (self.llava.get_input_embeddings(), self.llava.get_output_embeddings(), self.f_t2m, self.sam.mask_decoder, self.f_heat):
+            if m is not None: m.requires_grad_(True)
     self.config.trainable = mode
     return self
 
@@ -281,7 +284,7 @@ def components(self:Grounder)->dict:
     return {'vision tower (CLIP)': m.vision_tower, 'projector f_v2t': m.multi_modal_projector,
             'LLM (Llama, incl. embed_tokens)': m.language_model, 'lm_head': self.llava.lm_head, 'f_t2m': self.f_t2m,
             'SAM image encoder': self.sam.image_encoder, 'SAM prompt encoder': self.sam.prompt_encoder,
-            'SAM mask decoder': self.sam.mask_decoder}
+            'SAM mask decoder': self.sam.mask_decoder, **({'f_heat (dense prompt)': self.f_heat} if self.f_heat is not None else {})}
 
 @patch
 def param_counts(self:Grounder)->dict:
@@ -310,12 +313,14 @@ def build(cls:Grounder, preset:str='tiny', # 'tiny' (from scratch) or 'full' (pr
           trainable:str|None=None, # 'all', 'lisa' or 'none'; default 'all' from scratch, 'lisa' for pretrained presets
           device='auto', dtype='fp32', seed:int=0, # seed of the random initialisation
           max_length:int|None=None, # longest training sequence (tokens); default: the preset's
-          **kwargs, # full: `llava=`, `sam_checkpoint=`, `sam_type=` override the preset's
+          **kwargs, # full: `llava=`, `sam_checkpoint=`, `sam_type=` override the preset's; tiny: `dense_prompt=`
          )->Grounder:
     "A new Grounder for a preset"
     p = get_preset(preset); g = {**TINY_DEFAULTS, **p.grounder}
     max_length = max_length or g['max_length']
+    dense = kwargs.pop('dense_prompt', None)
     if 'llava' in g:
+        if dense: raise ReferPix2PixError(f"dense_prompt is an option of presets built from scratch, not of {p.name!r} (the paper's sparse prompt)")
         kw = {**dict(llava=g['llava'], sam_checkpoint=g.get('sam_checkpoint'), sam_type=g.get('sam_type', 'auto'),
                      max_length=max_length), **kwargs}
         return cls.from_llava(tokenizer=tokenizer, trainable=trainable or 'lisa', device=device, dtype=dtype, seed=seed, **kw)
@@ -323,7 +328,7 @@ def build(cls:Grounder, preset:str='tiny', # 'tiny' (from scratch) or 'full' (pr
     if SEG_TOKEN not in tokenizer.get_vocab(): raise ModelLoadError(f"tokenizer has no {SEG_TOKEN} token")
     cfg = GrounderConfig(llava=tiny_llava_config(tokenizer, p).to_dict(), sam=sam_config(p), preset=p.name,
                          seg_token_id=tokenizer.convert_tokens_to_ids(SEG_TOKEN), conv_style=g['conv_style'],
-                         max_length=max_length)
+                         max_length=max_length, dense_prompt=g['dense_prompt'] if dense is None else bool(dense))
     return _place(cls.from_config(cfg, tokenizer, seed=seed).set_trainable(trainable or 'all'), device, dtype)
 
 # %% ../nbs/04_grounder.ipynb #53a4df49
@@ -432,6 +437,7 @@ class GrounderOutput:
     hidden_states:torch.Tensor        # last-layer hidden states [B, T, H]
     image_embeddings:torch.Tensor     # SAM image embeddings [B, D, h, w]
     past_key_values:object=None       # the LLM's KV cache when `use_cache`
+    heat_logits:list|None=None        # per sample: [k, g*g] referent-heatmap logits over the image tokens (`dense_prompt` models)
 
 @patch
 def encode_images(self:Grounder, sam_pixel_values:torch.Tensor)->torch.Tensor:
@@ -439,17 +445,57 @@ def encode_images(self:Grounder, sam_pixel_values:torch.Tensor)->torch.Tensor:
     return self.sam.image_encoder(sam_pixel_values.to(self.device, self.dtype))
 
 @patch
+def image_token_states(self:Grounder, hidden:torch.Tensor, # [T, H] last-layer hidden states of one sequence
+                       input_ids:torch.Tensor, # [T]
+                      )->torch.Tensor:
+    "The hidden states of the image's g*g patch tokens [g*g, H], in CLIP's row-major patch order (a CLS token dropped)"
+    vc = self.llava.config.vision_config; n = (vc.image_size // vc.patch_size) ** 2
+    return hidden[input_ids == self.image_token_id][-n:]
+
+@patch
+def heat_logits(self:Grounder, seg_hidden:torch.Tensor, # [n, H] hidden states at [SEG]
+                image_tokens:torch.Tensor, # [g*g, H] from `image_token_states`
+               )->torch.Tensor:
+    "Referent heatmap logits [n, g*g]: scaled dot products of the [SEG] queries with the image-token keys"
+    q, k = self.f_heat['q'](seg_hidden), self.f_heat['k'](image_tokens)
+    return q @ k.T / math.sqrt(q.shape[-1])
+
+@patch
+def heat_prompt(self:Grounder, heat:torch.Tensor, # [n, g*g] logits in CLIP's frame
+                input_size:tuple, orig_size:tuple, # as for `decode_masks`
+               )->torch.Tensor:
+    "The heatmap's probabilities moved from CLIP's frame (centred square) to SAM's mask-prompt frame [n, 1, 4h, 4w] (top-left, padded with 0)"
+    g = int(round(heat.shape[-1] ** .5)); (H, W), (h, w) = tuple(orig_size), tuple(input_size)
+    S, M = max(H, W), self.sam.prompt_encoder.mask_input_size
+    p = heat.sigmoid().reshape(-1, 1, g, g)
+    # SAM frame (u, v) in [0, 1] of its padded square -> CLIP's square: the same scale, shifted by CLIP's centring offset
+    theta = torch.tensor([[[1, 0, (S - W) / S], [0, 1, (S - H) / S]]], dtype=p.dtype, device=p.device).expand(len(p), -1, -1)
+    p = F.grid_sample(p, F.affine_grid(theta, [len(p), 1, *M], align_corners=False), align_corners=False)
+    keep = torch.zeros(1, 1, *M, dtype=p.dtype, device=p.device)
+    keep[..., :max(1, round(M[0] * h / self.sam.image_encoder.img_size)), :max(1, round(M[1] * w / self.sam.image_encoder.img_size))] = 1
+    return p * keep
+
+@patch
 def decode_masks(self:Grounder, seg_hidden:torch.Tensor, # [n, H] last-layer hidden states at [SEG]
                  image_embedding:torch.Tensor, # [1, D, h, w] SAM embedding of their image
                  input_size:tuple, orig_size:tuple, # (h, w) resized in SAM's input, and original
-                )->torch.Tensor:
-    "Mask logits [n, H, W] = D_SAM(f_t2m(h_[SEG]), E_SAM(x)), at the original size"
+                 image_tokens:torch.Tensor|None=None, # [g*g, H] the image's token states (needed by `dense_prompt` models)
+                 return_heat:bool=False, # also return the heatmap logits [n, g*g] (None without `dense_prompt`)
+                ):
+    "Mask logits [n, H, W] = D_SAM(f_t2m(h_[SEG]), E_SAM(x)) at the original size (with `dense_prompt`: SAM's mask prompt is the [SEG] heatmap)"
     pe = self.sam.prompt_encoder
     sparse = self.f_t2m(seg_hidden).unsqueeze(1)
-    dense = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(len(sparse), -1, *pe.image_embedding_size)
+    heat = None
+    if self.f_heat is not None:
+        if image_tokens is None: raise ReferPix2PixError("this grounder has a dense prompt: decode_masks needs image_tokens")
+        heat = self.heat_logits(seg_hidden, image_tokens)
+        dense = pe.mask_downscaling(self.heat_prompt(heat, input_size, orig_size).to(image_embedding.dtype))
+    else: dense = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(len(sparse), -1, *pe.image_embedding_size)
     low, _ = self.sam.mask_decoder(image_embeddings=image_embedding, image_pe=pe.get_dense_pe().to(image_embedding.dtype),
                                    sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=False)
-    return self.sam.postprocess_masks(low, tuple(input_size), tuple(orig_size))[:, 0]
+    masks = self.sam.postprocess_masks(low, tuple(input_size), tuple(orig_size))[:, 0]
+    return (masks, heat) if return_heat else masks
+
 
 # %% ../nbs/04_grounder.ipynb #174259d9
 @patch
@@ -467,9 +513,11 @@ def forward(self:Grounder, input_ids:torch.Tensor, # [B, T] with <image> expande
                            past_key_values=past_key_values, use_cache=use_cache)
     h = out.last_hidden_state
     if image_embeddings is None: image_embeddings = self.encode_images(sam_pixel_values)
-    masks = [self.decode_masks(h[b, input_ids[b] == self.seg_token_id], image_embeddings[b:b+1], sam_input_sizes[b], orig_sizes[b])
-             for b in range(len(input_ids))]
-    return GrounderOutput(masks, self.llava.lm_head(h) if return_logits else None, h, image_embeddings, out.past_key_values)
+    res = [self.decode_masks(h[b, input_ids[b] == self.seg_token_id], image_embeddings[b:b+1], sam_input_sizes[b], orig_sizes[b],
+                             image_tokens=self.image_token_states(h[b], input_ids[b]) if self.f_heat is not None else None, return_heat=True)
+           for b in range(len(input_ids))]
+    return GrounderOutput([m for m, _ in res], self.llava.lm_head(h) if return_logits else None, h, image_embeddings, out.past_key_values,
+                          heat_logits=[t for _, t in res] if self.f_heat is not None else None)
 
 # %% ../nbs/04_grounder.ipynb #7b2978e1
 def dice_loss(logits:torch.Tensor, # mask logits, any shape
@@ -488,10 +536,18 @@ def mask_losses(preds:list, # mask logits [H, W] each
     return bce, dice
 
 # %% ../nbs/04_grounder.ipynb #49553a4b
+def heat_targets(masks:torch.Tensor, # [k, H, W] bool masks at the image's size
+                 g:int, # the image-token grid side
+                )->torch.Tensor:
+    "Per image token, the fraction of its patch inside the mask [k, g*g], in CLIP's frame (centred square)"
+    k, H, W = masks.shape; S = max(H, W)
+    sq = F.pad(masks.float(), ((S - W) // 2, S - W - (S - W) // 2, (S - H) // 2, S - H - (S - H) // 2))
+    return F.adaptive_avg_pool2d(sq[:, None], g).flatten(1)
+
 @patch
 def training_step(self:Grounder, batch:dict, # from `prepare_batch`
                  )->dict:
-    "Loss of a batch: `dict(loss, ce, bce, dice)` with loss = 1.0*CE + 2.0*BCE + 0.5*DICE"
+    "Loss of a batch: `dict(loss, ce, bce, dice)` with loss = 1.0*CE + 2.0*BCE + 0.5*DICE (+ 1.0*heat with `dense_prompt`)"
     return self.stage1_losses(batch)[0]
 
 @patch
@@ -502,7 +558,13 @@ def stage1_losses(self:Grounder, batch:dict)->tuple:
     ce = F.cross_entropy(self.llava.lm_head(out.hidden_states[:, :-1][sel]).float(), labels[sel])
     bce, dice = mask_losses([m for ms in out.mask_logits for m in ms], [m.to(self.device) for ms in batch['masks'] for m in ms])
     w = self.loss_weights
-    return dict(loss=w['ce'] * ce + w['bce'] * bce + w['dice'] * dice, ce=ce.detach(), bce=bce.detach(), dice=dice.detach()), out
+    r = dict(loss=w['ce'] * ce + w['bce'] * bce + w['dice'] * dice, ce=ce.detach(), bce=bce.detach(), dice=dice.detach())
+    if out.heat_logits is not None:
+        g = int(round(out.heat_logits[0].shape[-1] ** .5))
+        tg = torch.cat([heat_targets(ms.to(self.device), g) for ms in batch['masks']])
+        heat = F.binary_cross_entropy_with_logits(torch.cat(out.heat_logits).float(), tg)
+        r['loss'], r['heat'] = r['loss'] + w.get('heat', HEAT_WEIGHT) * heat, heat.detach()
+    return r, out
 
 # %% ../nbs/04_grounder.ipynb #e68b2934
 @patch
@@ -634,11 +696,12 @@ class GroundingState:
     image_key:str|None = None                         # `image_key` of the image both caches belong to
     image_embedding:torch.Tensor|None = None          # SAM's embedding of that image [1, D, h, w]
     sam_input_size:tuple|None = None
+    image_tokens:torch.Tensor|None = None             # the LLM's last hidden states of the image tokens (`dense_prompt` models)
 
     def __len__(self): return len(self.instructions)
     def clear_cache(self):
         "Forget the cached tensors (keep the instructions): call after the model's weights change"
-        self.input_ids, self.past_key_values, self.image_key, self.image_embedding, self.sam_input_size = [], None, None, None, None
+        self.input_ids, self.past_key_values, self.image_key, self.image_embedding, self.sam_input_size, self.image_tokens = [], None, None, None, None, None
 
 def _common_prefix(a:list, b:list)->int:
     "Length of the longest common prefix of two lists"
@@ -660,9 +723,13 @@ def _ground(self:Grounder, img:Image.Image, ids:list, state:GroundingState|None)
     out = self.llava.model(input_ids=torch.tensor([ids[L:]], device=self.device), past_key_values=pkv,
                            pixel_values=None if L else self.clip_pixels(img)[None].to(self.device, self.dtype),
                            use_cache=state is not None)
-    mask = self.decode_masks(out.last_hidden_state[0, last_seg - L][None], emb, size, (img.height, img.width))[0]
+    toks = None
+    if self.f_heat is not None:   # the image tokens precede the text, so their states do not change with the conversation
+        toks = state.image_tokens if L else self.image_token_states(out.last_hidden_state[0], torch.tensor(ids, device=self.device))
+    mask = self.decode_masks(out.last_hidden_state[0, last_seg - L][None], emb, size, (img.height, img.width), image_tokens=toks)[0]
     if state is not None:
         state.input_ids, state.past_key_values, state.image_key, state.image_embedding, state.sam_input_size = ids, out.past_key_values, key, emb, size
+        state.image_tokens = toks
     return mask.float()
 
 @patch

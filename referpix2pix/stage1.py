@@ -17,9 +17,9 @@ from .metrics import GroundingMeter, mask_iou
 from .train import TrainConfig, train, latest_checkpoint
 
 # %% auto #0
-__all__ = ['POS_WORDS', 'grounding_report', 'SamPointTask', 'InstancePoints', 'collate_points', 'pretrain_sam', 'VisualQA',
-           'qa_tokens', 'collate_qa', 'QATask', 'qa_accuracy', 'pretrain_qa', 'referent_turns', 'ReferentWordsTask',
-           'train_grounder', 'PlainReferring', 'plain_referring']
+__all__ = ['POS_WORDS', 'REFERENT_TARGETS', 'grounding_report', 'SamPointTask', 'InstancePoints', 'collate_points',
+           'pretrain_sam', 'VisualQA', 'qa_tokens', 'collate_qa', 'QATask', 'qa_accuracy', 'pretrain_qa',
+           'referent_turns', 'ReferentWordsTask', 'train_grounder', 'PlainReferring', 'plain_referring']
 
 # %% ../nbs/07b_stage1.ipynb #1c725a2b
 def grounding_report(model:Grounder, # a trained grounder
@@ -192,25 +192,34 @@ def referent_turns(kinds:list, # per turn: 'referring' or a pronoun kind ('coref
         out.append(prev[int(np.argmax(iou))] if max(iou) >= 0.5 else prev[-1])
     return out
 
+REFERENT_TARGETS = ('instruction', 'expression')
+
 class ReferentWordsTask(torch.nn.Module):
     "Stage-1 training with an auxiliary loss: a linear read-out of h_[SEG] names the words that introduced the referent"
-    def __init__(self, g:Grounder, weight:float=1.0):
-        super().__init__(); self.g, self.weight, self.vocab = g, weight, len(g.tokenizer)
+    def __init__(self, g:Grounder, weight:float=1.0,
+                 target:str='instruction'): # 'instruction': the words of the antecedent's whole instruction; 'expression': of its referring expression (where a sample has `expressions`)
+        if target not in REFERENT_TARGETS: raise ReferPix2PixError(f"referent-words target must be one of {REFERENT_TARGETS}, not {target!r}")
+        super().__init__(); self.g, self.weight, self.vocab, self.target = g, weight, len(g.tokenizer), target
         self.head = torch.nn.Linear(g.llava.config.text_config.hidden_size, self.vocab).to(g.device)
     def prepare_batch(self, samples:list, rng=None)->dict:
-        "`Grounder.prepare_batch` plus `referent_words`: per sample a [turns, vocab] multi-hot target"
+        "`Grounder.prepare_batch` plus `referent_words`: per sample a [turns, vocab] multi-hot target (all zero: no target)"
         b = self.g.prepare_batch(samples, rng=rng); b['referent_words'] = []
         for s, k in zip(samples, b['n_turns']):
-            src, t = referent_turns(s.get('kinds') or [], [np.asarray(m, bool) for m in s['masks']]), torch.zeros(k, self.vocab)
-            for j in range(k): t[j, self.g.tokenizer(s['instructions'][src[j]]).input_ids] = 1
+            t = torch.zeros(k, self.vocab)
+            if self.target == 'expression' and s.get('expressions'):   # each turn's referent's expression (a pronoun turn: its antecedent's)
+                for j in range(k): t[j, self.g.tokenizer(s['expressions'][j]).input_ids] = 1
+            else:
+                src = referent_turns(s.get('kinds') or [], [np.asarray(m, bool) for m in s['masks']])
+                for j in range(k): t[j, self.g.tokenizer(s['instructions'][src[j]]).input_ids] = 1
             b['referent_words'].append(t)
         return b
     def training_step(self, batch:dict)->dict:
         losses, out = self.g.stage1_losses(batch)
         ids = batch['input_ids'].to(self.g.device)
         h = torch.cat([out.hidden_states[i, ids[i] == self.g.seg_token_id] for i in range(len(ids))]).float()
-        tg = torch.cat(batch['referent_words']).to(h)
-        words = (F.binary_cross_entropy_with_logits(self.head(h), tg, reduction='none').sum(1) / tg.sum(1).clamp_min(1)).mean()
+        tg = torch.cat(batch['referent_words']).to(h); has = tg.sum(1) > 0
+        per = F.binary_cross_entropy_with_logits(self.head(h), tg, reduction='none').sum(1) / tg.sum(1).clamp_min(1)
+        words = (per * has).sum() / has.sum().clamp_min(1)
         return {**losses, 'loss': losses['loss'] + self.weight * words, 'words': words.detach()}
 
 # %% ../nbs/07b_stage1.ipynb #c0e9d028
@@ -228,17 +237,20 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
                    checkpoint_every:int=500, device:str='auto', threads:int|None=None, progress:bool=True,
                    model:Grounder|None=None, # continue from this model instead of building a new one
                    sam_steps:int|None=None, # tiny preset: point-prompted SAM pre-training steps before stage 1 (`pretrain_sam`); None: 600
+                   dense_prompt:bool|None=None, # tiny preset: give SAM the [SEG] heatmap as its mask prompt (`Grounder` `dense_prompt`); None: the preset's (on)
                    qa_steps:int=0, # tiny preset: visual Q&A pre-training steps before stage 1 (0: none; it did not help, `07d`)
                    referent_words:float|None=None, # weight of `ReferentWordsTask`'s loss; None: 1.0 for tiny, 0 (off) for pretrained presets
+                   referent_target:str='expression', # what `ReferentWordsTask` names: 'expression' (the referent's referring expression where the data has it) or 'instruction'
                   )->dict:
     "Train a grounder on a synthetic-world folder (or one of the ablation mixtures) and report held-out grounding by turn type"
     data, out = Path(data), Path(out)
     if not (data/'coreferedit'/'sessions.json').exists():
         raise ReferPix2PixError(f"{data}: not a data folder written by `referpix2pix data shapes` (no coreferedit/sessions.json)")
+    if referent_target not in REFERENT_TARGETS: raise ReferPix2PixError(f"referent_target must be one of {REFERENT_TARGETS}, not {referent_target!r}")
     if threads: torch.set_num_threads(threads)
     seed_everything(seed)
     ds = plain_referring(data, 'train') if plain else world_stage1(data, 'train', referring=referring, coref=coref, seed=seed)
-    g = model or Grounder.build(preset, device=device, seed=seed)
+    g = model or Grounder.build(preset, device=device, seed=seed, **({} if dense_prompt is None else dict(dense_prompt=dense_prompt)))
     qa = sam = None
     tdev = 'cpu' if get_device(device).type == 'cpu' else 'auto'
     sam_steps = (600 if preset == 'tiny' else 0) if sam_steps is None else sam_steps
@@ -252,7 +264,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
         t0 = time.time(); q = pretrain_qa(g, data, out/'qa', steps=qa_steps, seed=seed, progress=progress)
         qa = dict(steps=qa_steps, seconds=time.time() - t0, accuracy=q['qa_accuracy'])
     w = (1.0 if preset == 'tiny' else 0.0) if referent_words is None else referent_words
-    task = ReferentWordsTask(g, w) if w > 0 else g
+    task = ReferentWordsTask(g, w, referent_target) if w > 0 else g
     val = CoReferEdit(data/'coreferedit'/'sessions.json', split='val')
     eval_fn = (lambda m, step: {f'{k}_giou': v['giou'] for k, v in grounding_report(g, val, eval_n).items() if isinstance(v, dict)}) if eval_every else None
     cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(warmup, steps // 10), seed=seed, lr_schedule=lr_schedule,
@@ -264,7 +276,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     g.save_pretrained(out/'grounder')
     test = CoReferEdit(data/'coreferedit'/'sessions.json', split='test')
     report = dict(grounding=grounding_report(g, test, eval_n, progress=progress), sam_pretraining=sam, qa_pretraining=qa, train_seconds=train_s, steps=steps,
-                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, referent_words=w, coref=coref and not plain, referring=referring or plain, plain=plain, preset=preset, train_samples=len(ds), threads=torch.get_num_threads())
+                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, coref=coref and not plain, referring=referring or plain, plain=plain, preset=preset, train_samples=len(ds), threads=torch.get_num_threads())
     save_json(report, out/'report.json')
     return report
 

@@ -355,6 +355,23 @@ def test_train_grounder_sam_steps_option(tmp_path, world):
     rc, err = run([*base, '--out', tmp_path/'sam', '--steps', 4, '--sam-steps', 3, '--resume']); assert rc == 0, err
     assert json.loads((tmp_path/'sam'/'report.json').read_text())['sam_pretraining'] == rep['sam_pretraining']   # kept, not repeated
 
+def test_train_grounder_dense_prompt_and_referent_target_options(tmp_path, world):
+    "The tiny grounder has the [SEG] heatmap prompt by default (--no-dense-prompt drops it: no f_heat, no heat loss); --referent-target (default expression) is recorded, and a bad one is a one-line error"
+    from safetensors.torch import load_file
+    from referpix2pix.grounder import Grounder
+    base = ['train', 'grounder', '--data', world, '--steps', 2, '--batch-size', 2, '--eval-n', 1, '--sam-steps', 0, '--threads', 1, '--quiet']
+    rc, err = run([*base, '--out', tmp_path/'dense']); assert rc == 0, err
+    rc, err = run([*base, '--out', tmp_path/'sparse', '--no-dense-prompt', '--referent-target', 'instruction']); assert rc == 0, err
+    reps = {n: json.loads((tmp_path/n/'report.json').read_text()) for n in ('dense', 'sparse')}
+    assert (reps['dense']['dense_prompt'], reps['sparse']['dense_prompt']) == (True, False)
+    assert (reps['dense']['referent_target'], reps['sparse']['referent_target']) == ('expression', 'instruction')
+    keys = {n: set(load_file(tmp_path/n/'grounder'/'model.safetensors')) for n in ('dense', 'sparse')}
+    assert any(k.startswith('f_heat.') for k in keys['dense']) and not any(k.startswith('f_heat.') for k in keys['sparse'])
+    assert keys['dense'] - keys['sparse'] == {k for k in keys['dense'] if k.startswith('f_heat.')}
+    assert ('heat' in (tmp_path/'dense'/'metrics.csv').read_text().splitlines()[0].split(',')) and 'heat' not in (tmp_path/'sparse'/'metrics.csv').read_text().splitlines()[0].split(',')
+    assert Grounder.from_pretrained(tmp_path/'sparse'/'grounder').f_heat is None and Grounder.from_pretrained(tmp_path/'dense'/'grounder').f_heat is not None
+    one_line_error(*run([*base, '--out', tmp_path/'bad', '--referent-target', 'caption']), 'caption')
+
 def test_train_editor_fine_tunes_a_given_editor(tmp_path, world, model_dir):
     from referpix2pix.editor import EditorModel
     rc, err = run(['train', 'editor', '--data', world, '--out', tmp_path/'ft', '--editor', model_dir, '--no-comb', '--steps', 2,

@@ -265,6 +265,7 @@ def _sample(self:RefCOCO, rec:dict, turns:int=1, seed:int=0)->dict:
     m = self.mask(r['ann_id'])
     return dict(image=self.image(r['image_id']), instructions=ins, masks=[m.copy() for _ in range(turns)],
                 kinds=['referring'] + ['coref'] * (turns - 1), questions=[rng.choice(MASK_QUESTIONS) for _ in range(turns)],
+                expressions=[expr] * turns,   # per turn, the referring expression of its referent
                 id=f"{self.dataset}-{'coref' if turns > 1 else 'ref'}-{rec['ref_id']}-{rec['sent']}")
 
 @patch
