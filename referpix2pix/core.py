@@ -69,7 +69,7 @@ register_preset(Preset('tiny', image_size=64, multiple=8,
     editor=dict(sample_size=16, block_out_channels=(32, 64), layers_per_block=1, cross_attention_dim=64,
                 attention_head_dim=4, vae_block_out_channels=(16, 32, 32), latent_channels=4,
                 text_hidden=64, text_layers=2, text_heads=4, text_max_length=32),
-    description='Small configs of the same classes; trains on 2 CPU cores (the grounder in ~40 min); bundled default'))
+    description='Small configs of the same classes; trains on 2 CPU cores (the grounder in ~45 min); bundled default'))
 register_preset(Preset('full', image_size=512, multiple=8,
     grounder=dict(llava='llava-hf/llava-1.5-7b-hf', sam_type='vit_h', sam_checkpoint='sam_vit_h_4b8939.pth',
                   vision_image_size=336, sam_image_size=1024, prompt_dim=256, max_length=2048),
