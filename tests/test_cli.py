@@ -133,6 +133,7 @@ def test_help_for_every_subcommand():
 SIGINT_IN_TURN_2 = """
 import os, signal, sys
 from referpix2pix import cli, pipeline
+signal.signal(signal.SIGINT, signal.default_int_handler)   # a child of a background job inherits SIGINT ignored: restore Ctrl-C
 edit = pipeline.EditSession.edit
 def hooked(self, instruction, mask=None, callback_on_step_end=None, **kw):
     if len(self.turns) == 1:
