@@ -241,6 +241,11 @@ class Grounder(nn.Module):
         pid = getattr(self.tokenizer, 'pad_token_id', None)
         return pid if pid is not None else (self.llava.config.text_config.pad_token_id or 0)
     @property
+    def patch_grid(self)->int:
+        "Side of CLIP's square grid of patch tokens (the heatmap of a `dense_prompt` model is patch_grid x patch_grid)"
+        vc = self.llava.config.vision_config
+        return vc.image_size // vc.patch_size
+    @property
     def n_image_tokens(self)->int:
         "How many tokens `<image>` expands to: (image_size / patch)^2, +1 for the CLS token with the 'full' strategy"
         vc = self.llava.config.vision_config
@@ -449,8 +454,7 @@ def image_token_states(self:Grounder, hidden:torch.Tensor, # [T, H] last-layer h
                        input_ids:torch.Tensor, # [T]
                       )->torch.Tensor:
     "The hidden states of the image's g*g patch tokens [g*g, H], in CLIP's row-major patch order (a CLS token dropped)"
-    vc = self.llava.config.vision_config; n = (vc.image_size // vc.patch_size) ** 2
-    return hidden[input_ids == self.image_token_id][-n:]
+    return hidden[input_ids == self.image_token_id][-self.patch_grid ** 2:]
 
 @patch
 def heat_logits(self:Grounder, seg_hidden:torch.Tensor, # [n, H] hidden states at [SEG]
@@ -465,7 +469,7 @@ def heat_prompt(self:Grounder, heat:torch.Tensor, # [n, g*g] logits in CLIP's fr
                 input_size:tuple, orig_size:tuple, # as for `decode_masks`
                )->torch.Tensor:
     "The heatmap's probabilities moved from CLIP's frame (centred square) to SAM's mask-prompt frame [n, 1, 4h, 4w] (top-left, padded with 0)"
-    g = int(round(heat.shape[-1] ** .5)); (H, W), (h, w) = tuple(orig_size), tuple(input_size)
+    g, (H, W), (h, w) = self.patch_grid, tuple(orig_size), tuple(input_size)
     S, M = max(H, W), self.sam.prompt_encoder.mask_input_size
     p = heat.sigmoid().reshape(-1, 1, g, g)
     # SAM frame (u, v) in [0, 1] of its padded square -> CLIP's square: the same scale, shifted by CLIP's centring offset
@@ -560,8 +564,7 @@ def stage1_losses(self:Grounder, batch:dict)->tuple:
     w = self.loss_weights
     r = dict(loss=w['ce'] * ce + w['bce'] * bce + w['dice'] * dice, ce=ce.detach(), bce=bce.detach(), dice=dice.detach())
     if out.heat_logits is not None:
-        g = int(round(out.heat_logits[0].shape[-1] ** .5))
-        tg = torch.cat([heat_targets(ms.to(self.device), g) for ms in batch['masks']])
+        tg = torch.cat([heat_targets(ms.to(self.device), self.patch_grid) for ms in batch['masks']])
         heat = F.binary_cross_entropy_with_logits(torch.cat(out.heat_logits).float(), tg)
         r['loss'], r['heat'] = r['loss'] + w.get('heat', HEAT_WEIGHT) * heat, heat.detach()
     return r, out

@@ -19,7 +19,8 @@ from .train import TrainConfig, train, latest_checkpoint
 # %% auto #0
 __all__ = ['POS_WORDS', 'REFERENT_TARGETS', 'grounding_report', 'SamPointTask', 'InstancePoints', 'collate_points',
            'pretrain_sam', 'VisualQA', 'qa_tokens', 'collate_qa', 'QATask', 'qa_accuracy', 'pretrain_qa',
-           'referent_turns', 'ReferentWordsTask', 'train_grounder', 'PlainReferring', 'plain_referring']
+           'referent_turns', 'check_referent_target', 'ReferentWordsTask', 'train_grounder', 'PlainReferring',
+           'plain_referring']
 
 # %% ../nbs/07b_stage1.ipynb #1c725a2b
 def grounding_report(model:Grounder, # a trained grounder
@@ -194,15 +195,19 @@ def referent_turns(kinds:list, # per turn: 'referring' or a pronoun kind ('coref
 
 REFERENT_TARGETS = ('instruction', 'expression')
 
+def check_referent_target(target:str)->str:
+    "`target` if it is one of `REFERENT_TARGETS`, else a clear error"
+    if target not in REFERENT_TARGETS: raise ReferPix2PixError(f"referent-words target must be one of {REFERENT_TARGETS}, not {target!r}")
+    return target
+
 class ReferentWordsTask(torch.nn.Module):
     "Stage-1 training with an auxiliary loss: a linear read-out of h_[SEG] names the words that introduced the referent"
     def __init__(self, g:Grounder, weight:float=1.0,
                  target:str='instruction'): # 'instruction': the words of the antecedent's whole instruction; 'expression': of its referring expression (where a sample has `expressions`)
-        if target not in REFERENT_TARGETS: raise ReferPix2PixError(f"referent-words target must be one of {REFERENT_TARGETS}, not {target!r}")
-        super().__init__(); self.g, self.weight, self.vocab, self.target = g, weight, len(g.tokenizer), target
+        super().__init__(); self.g, self.weight, self.vocab, self.target = g, weight, len(g.tokenizer), check_referent_target(target)
         self.head = torch.nn.Linear(g.llava.config.text_config.hidden_size, self.vocab).to(g.device)
     def prepare_batch(self, samples:list, rng=None)->dict:
-        "`Grounder.prepare_batch` plus `referent_words`: per sample a [turns, vocab] multi-hot target (all zero: no target)"
+        "`Grounder.prepare_batch` plus `referent_words`: per sample a [turns, vocab] multi-hot target"
         b = self.g.prepare_batch(samples, rng=rng); b['referent_words'] = []
         for s, k in zip(samples, b['n_turns']):
             t = torch.zeros(k, self.vocab)
@@ -217,9 +222,8 @@ class ReferentWordsTask(torch.nn.Module):
         losses, out = self.g.stage1_losses(batch)
         ids = batch['input_ids'].to(self.g.device)
         h = torch.cat([out.hidden_states[i, ids[i] == self.g.seg_token_id] for i in range(len(ids))]).float()
-        tg = torch.cat(batch['referent_words']).to(h); has = tg.sum(1) > 0
-        per = F.binary_cross_entropy_with_logits(self.head(h), tg, reduction='none').sum(1) / tg.sum(1).clamp_min(1)
-        words = (per * has).sum() / has.sum().clamp_min(1)
+        tg = torch.cat(batch['referent_words']).to(h)
+        words = (F.binary_cross_entropy_with_logits(self.head(h), tg, reduction='none').sum(1) / tg.sum(1).clamp_min(1)).mean()
         return {**losses, 'loss': losses['loss'] + self.weight * words, 'words': words.detach()}
 
 # %% ../nbs/07b_stage1.ipynb #c0e9d028
@@ -246,7 +250,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     data, out = Path(data), Path(out)
     if not (data/'coreferedit'/'sessions.json').exists():
         raise ReferPix2PixError(f"{data}: not a data folder written by `referpix2pix data shapes` (no coreferedit/sessions.json)")
-    if referent_target not in REFERENT_TARGETS: raise ReferPix2PixError(f"referent_target must be one of {REFERENT_TARGETS}, not {referent_target!r}")
+    check_referent_target(referent_target)   # before any pre-training runs
     if threads: torch.set_num_threads(threads)
     seed_everything(seed)
     ds = plain_referring(data, 'train') if plain else world_stage1(data, 'train', referring=referring, coref=coref, seed=seed)
