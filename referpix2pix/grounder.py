@@ -46,7 +46,7 @@ FORMAT = 'referpix2pix-grounder'   # the `format` key of our config.json
 # sizes the `tiny` preset does not name (defaults of this module; the preset may override any of them)
 TINY_DEFAULTS = dict(vision_intermediate=256, sam_window=4, sam_global_attn=[1], sam_decoder_depth=2,
                      sam_decoder_mlp=128, sam_decoder_heads=4, sam_iou_hidden=64, sam_mask_in_chans=16,
-                     conv_style='paper', dense_prompt=True)
+                     conv_style='paper', dense_prompt=True, vision_feature_layer=-2)
 
 # %% ../nbs/04_grounder.ipynb #f92aede7
 _SAM_DECODER = dict(prompt_dim=256, decoder_depth=2, decoder_mlp_dim=2048, decoder_heads=8, iou_head_hidden_dim=256,
@@ -176,7 +176,7 @@ def tiny_llava_config(tokenizer, # supplies vocabulary size and the `<image>` / 
                      max_position_embeddings=8 * g['max_length'], pad_token_id=tokenizer.pad_token_id,
                      bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False)
     return LlavaConfig(vision_config=vc, text_config=tc, image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
-                       image_seq_length=(g['vision_image_size'] // g['vision_patch']) ** 2)
+                       image_seq_length=(g['vision_image_size'] // g['vision_patch']) ** 2, vision_feature_layer=g['vision_feature_layer'])
 
 def llava15_config(vocab_size:int=32064)->LlavaConfig:
     "The architecture of llava-hf/llava-1.5-7b-hf: CLIP ViT-L/14-336 + projector + Vicuna-7B"

@@ -245,6 +245,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
                    qa_steps:int=0, # tiny preset: visual Q&A pre-training steps before stage 1 (0: none; it did not help, `07d`)
                    referent_words:float|None=None, # weight of `ReferentWordsTask`'s loss; None: 1.0 for tiny, 0 (off) for pretrained presets
                    referent_target:str='expression', # what `ReferentWordsTask` names: 'expression' (the referent's referring expression where the data has it) or 'instruction'
+                   semantic:bool=False, # also train on `semantic_edit` conversations (shape categories; LISA's semantic-segmentation data)
                   )->dict:
     "Train a grounder on a synthetic-world folder (or one of the ablation mixtures) and report held-out grounding by turn type"
     data, out = Path(data), Path(out)
@@ -253,7 +254,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     check_referent_target(referent_target)   # before any pre-training runs
     if threads: torch.set_num_threads(threads)
     seed_everything(seed)
-    ds = plain_referring(data, 'train') if plain else world_stage1(data, 'train', referring=referring, coref=coref, seed=seed)
+    ds = plain_referring(data, 'train') if plain else world_stage1(data, 'train', referring=referring, coref=coref, semantic=semantic, seed=seed)
     g = model or Grounder.build(preset, device=device, seed=seed, **({} if dense_prompt is None else dict(dense_prompt=dense_prompt)))
     qa = sam = None
     tdev = 'cpu' if get_device(device).type == 'cpu' else 'auto'
@@ -280,7 +281,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     g.save_pretrained(out/'grounder')
     test = CoReferEdit(data/'coreferedit'/'sessions.json', split='test')
     report = dict(grounding=grounding_report(g, test, eval_n, progress=progress), sam_pretraining=sam, qa_pretraining=qa, train_seconds=train_s, steps=steps,
-                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, coref=coref and not plain, referring=referring or plain, plain=plain, preset=preset, train_samples=len(ds), threads=torch.get_num_threads())
+                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, coref=coref and not plain, referring=referring or plain, semantic=semantic and not plain, plain=plain, preset=preset, train_samples=len(ds), threads=torch.get_num_threads())
     save_json(report, out/'report.json')
     return report
 

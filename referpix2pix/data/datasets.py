@@ -19,9 +19,9 @@ from ..templates import (EDIT_TEMPLATES, COREF_TEMPLATES, MASK_QUESTIONS, DEFAUL
 __all__ = ['REFER_SPLIT_BY', 'MAGICBRUSH_COLUMNS', 'IP2P_COLUMNS', 'GQA_REMOVE_RELATIONS', 'WORLD_SPLITS', 'DatasetError',
            'read_json', 'open_image', 'load_pickle_safe', 'rle_counts_from_string', 'rle_counts_to_string',
            'rle_decode', 'rle_encode', 'polygons_to_mask', 'decode_segmentation', 'SampleDataset', 'to_iterable',
-           'referent_pronoun', 'RefCOCO', 'magicbrush_mask', 'open_hf_table', 'MagicBrush', 'InstructPix2Pix',
-           'center_crop_square', 'GQAInpaint', 'CoReferEdit', 'resize_square', 'collate_stage1', 'collate_stage2',
-           'world_stage1', 'world_stage2', 'mask_view', 'show_edit_samples', 'show_grounding_samples']
+           'referent_pronoun', 'RefCOCO', 'category_phrase', 'magicbrush_mask', 'open_hf_table', 'MagicBrush',
+           'InstructPix2Pix', 'center_crop_square', 'GQAInpaint', 'CoReferEdit', 'resize_square', 'collate_stage1',
+           'collate_stage2', 'world_stage1', 'world_stage2', 'mask_view', 'show_edit_samples', 'show_grounding_samples']
 
 # %% ../../nbs/03_datasets.ipynb #9ec973fc
 class DatasetError(ReferPix2PixError, ValueError):
@@ -287,6 +287,50 @@ def refercoco_edit_coref(self:RefCOCO, split:str|list|None=None, # keep refs of 
     if turns < 2: raise ValueError("a co-reference conversation needs at least 2 turns")
     return SampleDataset(self._records(split, per_sentence, seed), functools.partial(self._sample, turns=turns, seed=seed),
                          f"{self.dataset}/coref", stage=1)
+
+# %% ../../nbs/03_datasets.ipynb #a2672ab1
+_IRREGULAR_PLURALS = {'person': 'people', 'mouse': 'mice', 'knife': 'knives', 'sheep': 'sheep', 'skis': 'skis',
+                      'scissors': 'scissors', 'skateboard': 'skateboards', 'wine glass': 'wine glasses'}
+
+def category_phrase(name:str, # a COCO category name ('circle', 'traffic light')
+                    n:int, # how many instances of it the image holds
+                   )->str:
+    "How a semantic-segmentation turn names a category: 'the circle' for one instance, 'all the circles' for several"
+    if n <= 1: return f"the {name}"
+    pl = _IRREGULAR_PLURALS.get(name) or (name + 'es' if name.endswith(('s', 'sh', 'ch', 'x')) else name + 's')
+    return f"all the {pl}"
+
+@patch
+def _semantic_records(self:RefCOCO, split=None)->list:
+    "One record per (image, category) over the images holding refs of the chosen splits"
+    splits = None if split is None else [split] if isinstance(split, str) else list(split)
+    keep = {r['image_id'] for r in self.refs.values() if splits is None or r.get('split') in splits}
+    by = {}
+    for a in sorted(self.anns.values(), key=lambda a: a['id']):
+        if a['image_id'] in keep: by.setdefault(a['image_id'], {}).setdefault(a['category_id'], []).append(a['id'])
+    return [dict(image_id=i, anns=cs, first=c) for i, cs in sorted(by.items()) for c in sorted(cs)]
+
+@patch
+def _semantic_sample(self:RefCOCO, rec:dict, turns:int=3, seed:int=0)->dict:
+    "A stage-1 sample whose turns each name one category of the image; each mask is that category's union"
+    rng = _rng(seed, 'semantic', rec['image_id'], rec['first'])
+    cats = [rec['first']] + rng.sample([c for c in rec['anns'] if c != rec['first']], min(turns, len(rec['anns'])) - 1)
+    exprs = [category_phrase(self.cats[c], len(rec['anns'][c])) for c in cats]
+    masks = [np.logical_or.reduce([self.mask(a) for a in rec['anns'][c]]) for c in cats]
+    return dict(image=self.image(rec['image_id']), instructions=[render_instruction(rng.choice(EDIT_TEMPLATES), rng, class_name=e) for e in exprs],
+                masks=masks, kinds=['referring'] * len(cats), questions=[rng.choice(MASK_QUESTIONS) for _ in cats],
+                expressions=exprs, id=f"{self.dataset}-semantic-{rec['image_id']}-{rec['first']}")
+
+@patch
+def semantic_edit(self:RefCOCO, split:str|list|None=None, # images holding refs of these splits (None: all images with refs)
+                  turns:int=3, # categories asked per conversation (fewer when the image holds fewer)
+                  seed:int=0, # seeds the category order and the template / slot / question choices
+                 )->SampleDataset:
+    "Semantic segmentation as edit instructions (LISA's sem_seg data): one conversation per (image, category)"
+    if turns < 1: raise ValueError("semantic_edit: turns must be at least 1")
+    return SampleDataset(self._semantic_records(split), functools.partial(self._semantic_sample, turns=turns, seed=seed),
+                         f"{self.dataset}/semantic", stage=1)
+
 
 # %% ../../nbs/03_datasets.ipynb #9b53ef54
 def magicbrush_mask(mask_img:Image.Image, # MagicBrush `mask_img` (painted source, RGBA, or white-on-black)
@@ -689,17 +733,19 @@ def world_stage1(root:str|Path, # a folder written by `make_world` (or laid out 
                  referring:bool=True, # include ReferCOCO_edit
                  coref:bool=True, # include ReferCOCO_edit^coref and the MagicBrush pronoun turns
                  magicbrush:bool=True, # include the MagicBrush sessions
+                 semantic:bool=False, # include `semantic_edit` (each conversation names shape categories; LISA's sem_seg data)
                  turns:int=3, # turns of a ReferCOCO_edit^coref conversation
                  seed:int=0)->torch.utils.data.ConcatDataset:
     "The stage-1 (grounding) training mixture of a synthetic-world folder"
     root = Path(root); rs, ms = WORLD_SPLITS[split]; parts = []
-    if referring or coref: rc = RefCOCO(root)
+    if referring or coref or semantic: rc = RefCOCO(root)
     if magicbrush:
         mb = MagicBrush(root/'magicbrush', ms, seed=seed)
         parts.append(mb.stage1() if coref else mb.stage1(single_turn=True, exclude_kinds=('coref',)))
     if referring: parts.append(rc.refercoco_edit(rs, seed=seed))
     if coref: parts.append(rc.refercoco_edit_coref(rs, turns=turns, seed=seed))
-    if not parts: raise ValueError("world_stage1: choose at least one of referring, coref, magicbrush")
+    if semantic: parts.append(rc.semantic_edit(rs, turns=turns, seed=seed))
+    if not parts: raise ValueError("world_stage1: choose at least one of referring, coref, magicbrush, semantic")
     return torch.utils.data.ConcatDataset(parts)
 
 def world_stage2(root:str|Path, split:str='train')->SampleDataset:
