@@ -288,7 +288,7 @@ def refercoco_edit_coref(self:RefCOCO, split:str|list|None=None, # keep refs of 
     return SampleDataset(self._records(split, per_sentence, seed), functools.partial(self._sample, turns=turns, seed=seed),
                          f"{self.dataset}/coref", stage=1)
 
-# %% ../../nbs/03_datasets.ipynb #a2672ab1
+# %% ../../nbs/03_datasets.ipynb #7d059c3e
 _IRREGULAR_PLURALS = {'person': 'people', 'mouse': 'mice', 'knife': 'knives', 'sheep': 'sheep', 'skis': 'skis',
                       'scissors': 'scissors', 'skateboard': 'skateboards', 'wine glass': 'wine glasses'}
 
