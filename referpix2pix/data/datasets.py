@@ -290,7 +290,7 @@ def refercoco_edit_coref(self:RefCOCO, split:str|list|None=None, # keep refs of 
 
 # %% ../../nbs/03_datasets.ipynb #7d059c3e
 _IRREGULAR_PLURALS = {'person': 'people', 'mouse': 'mice', 'knife': 'knives', 'sheep': 'sheep', 'skis': 'skis',
-                      'scissors': 'scissors', 'skateboard': 'skateboards', 'wine glass': 'wine glasses'}
+                      'scissors': 'scissors', 'wine glass': 'wine glasses'}
 
 def category_phrase(name:str, # a COCO category name ('circle', 'traffic light')
                     n:int, # how many instances of it the image holds
