@@ -17,10 +17,11 @@ from .metrics import GroundingMeter, mask_iou
 from .train import TrainConfig, train, latest_checkpoint
 
 # %% auto #0
-__all__ = ['POS_WORDS', 'REFERENT_TARGETS', 'grounding_report', 'SamPointTask', 'InstancePoints', 'collate_points',
-           'pretrain_sam', 'VisualQA', 'qa_tokens', 'collate_qa', 'QATask', 'qa_accuracy', 'pretrain_qa',
-           'referent_turns', 'check_referent_target', 'ReferentWordsTask', 'train_grounder', 'PlainReferring',
-           'plain_referring']
+__all__ = ['TURN1_KINDS', 'POS_WORDS', 'REFERENT_TARGETS', 'grounding_report', 'turn1_outcome', 'turn1_outcomes', 'SamPointTask',
+           'InstancePoints', 'collate_points', 'pretrain_sam', 'VisualQA', 'qa_tokens', 'collate_qa', 'QATask',
+           'qa_accuracy', 'pretrain_qa', 'ObjectAttributes', 'collate_attributes', 'VisionAttributeTask',
+           'attribute_accuracy', 'pretrain_vision', 'referent_turns', 'check_referent_target', 'ReferentWordsTask',
+           'train_grounder', 'PlainReferring', 'plain_referring']
 
 # %% ../nbs/07b_stage1.ipynb #1c725a2b
 def grounding_report(model:Grounder, # a trained grounder
@@ -39,6 +40,36 @@ def grounding_report(model:Grounder, # a trained grounder
     out = {k: {kk: float(vv) for kk, vv in v.items()} for k, v in meter.by_kind().items()}
     out['all'] = {k: float(v) for k, v in meter.summary().items()}
     out['seconds_per_turn'] = float(np.median(secs)) if secs else float('nan')
+    return out
+
+# %% ../nbs/07b_stage1.ipynb #2a9b7e3b
+TURN1_KINDS = ('right', 'referent + others', 'wrong object', 'blob')
+
+def turn1_outcome(pred:np.ndarray, # [H, W] bool predicted mask
+                  target:np.ndarray, # [H, W] bool target mask
+                  objects:list, # [H, W] bool masks of every object in the image
+                  referent:set, # indices into `objects` of the referent
+                 )->str:
+    "One of `TURN1_KINDS`: right (IoU >= 0.5), else the referent plus others, a wrong object, or a blob (covers no object by half)"
+    pred = np.asarray(pred, bool)
+    covered = {j for j, m in enumerate(objects) if (pred & np.asarray(m, bool)).sum() > 0.5 * np.asarray(m, bool).sum()}
+    return ('right' if mask_iou(pred, target) >= 0.5 else 'referent + others' if covered & set(referent)
+            else 'wrong object' if covered else 'blob')
+
+@torch.no_grad()
+def turn1_outcomes(g:Grounder, world:str|Path, # a folder written by `make_world`
+                   split:str='test', n:int|None=None, # score only the first `n` sessions
+                  )->dict:
+    "{expression type: [`turn1_outcome` of each session's first turn]} on a world split"
+    from referpix2pix.data.datasets import RefCOCO
+    world = Path(world); sessions = CoReferEdit(world/'coreferedit'/'sessions.json', split=split); rc = RefCOCO(world/'refcoco')
+    file_id = {im['file_name']: iid for iid, im in rc.imgs.items()}; objects = {}
+    for a in sorted(rc.anns.values(), key=lambda a: a['id']): objects.setdefault(a['image_id'], []).append(rc.mask(a['id']))
+    out = {}
+    for i in range(len(sessions) if n is None else min(n, len(sessions))):
+        s = sessions[i]; t = s['turns'][0]; p = (g.ground(s['image'], t['instruction']) > 0).numpy()
+        obs = objects[file_id[s['session_id'].split('-')[-1] + '.png']]
+        out.setdefault(s['target_object']['expression_type'], []).append(turn1_outcome(p, t['mask'], obs, set(s['target_object']['ids'])))
     return out
 
 # %% ../nbs/07b_stage1.ipynb #50934332
@@ -180,6 +211,64 @@ def pretrain_qa(grounder:Grounder, data:str|Path, out:str|Path, steps:int=800, b
     r['qa_accuracy'] = qa_accuracy(grounder, VisualQA(rc, 'val', seed + 1))
     return r
 
+# %% ../nbs/07b_stage1.ipynb #3ee48cee
+class ObjectAttributes(InstancePoints):
+    "(image, instance mask, shape index, colour index) for every object of the chosen images of a refer folder"
+    def __init__(self, refcoco, image_ids:set|None=None):
+        from referpix2pix.data.shapes import WORLD_COLORS
+        super().__init__(refcoco, image_ids); self.shapes, self.colours = [refcoco.cats[c] for c in sorted(refcoco.cats)], list(WORLD_COLORS)
+    def __getitem__(self, i):
+        a = self.anns[i]; im = self.rc.image(a['image_id']); m = np.asarray(self.rc.mask(a['id']), bool)
+        return dict(image=im, mask=m, shape=self.shapes.index(self.rc.cats[a['category_id']]), colour=self.colours.index(_colour(im, m)))
+
+def collate_attributes(samples:list, grounder:Grounder)->dict:
+    "CLIP inputs, per-object pooling weights over the patch tokens (each row sums to 1) and the labels"
+    from referpix2pix.grounder import heat_targets
+    w = torch.cat([heat_targets(torch.from_numpy(s['mask'])[None], grounder.patch_grid) for s in samples])
+    return dict(pixel_values=torch.stack([grounder.clip_pixels(s['image']) for s in samples]), weights=w / w.sum(1, keepdim=True).clamp_min(1e-8),
+                shape=torch.tensor([s['shape'] for s in samples]), colour=torch.tensor([s['colour'] for s in samples]))
+
+class VisionAttributeTask(torch.nn.Module):
+    "Shape and colour of each object from the vision tower's mask-pooled patch features (the layer LLaVA reads), as a `training_step` model"
+    def __init__(self, g:Grounder, n_shapes:int, n_colours:int):
+        super().__init__(); self.g = g; H = g.llava.config.vision_config.hidden_size
+        self.heads = torch.nn.ModuleDict(dict(shape=torch.nn.Linear(H, n_shapes), colour=torch.nn.Linear(H, n_colours))).to(g.device)
+    def trainable_parameters(self): return [*self.g.llava.model.vision_tower.parameters(), *self.heads.parameters()]
+    def features(self, pixel_values, weights):
+        "[B, H]: the patch tokens of the layer LLaVA reads (no CLS), averaged with `weights`"
+        c = self.g.llava.config
+        hs = self.g.llava.model.vision_tower(pixel_values.to(self.g.device, self.g.dtype), output_hidden_states=True).hidden_states[c.vision_feature_layer]
+        if c.vision_feature_select_strategy == 'default': hs = hs[:, 1:]
+        return torch.einsum('bt,bth->bh', weights.to(hs), hs).float()
+    def forward(self, batch)->dict:
+        "logits per attribute"
+        f = self.features(batch['pixel_values'], batch['weights']); return {k: h(f) for k, h in self.heads.items()}
+    def training_step(self, batch:dict)->dict:
+        lg = self(batch); ls = {k: F.cross_entropy(v, batch[k].to(v.device)) for k, v in lg.items()}
+        return dict(loss=sum(ls.values()), **{k: v.detach() for k, v in ls.items()})
+
+@torch.no_grad()
+def attribute_accuracy(task:VisionAttributeTask, ds:ObjectAttributes, n:int|None=None, batch_size:int=128)->dict:
+    "Accuracy of each attribute head on the first `n` objects of `ds`"
+    ok = {k: [] for k in task.heads}
+    for i in range(0, len(ds) if n is None else min(n, len(ds)), batch_size):
+        b = collate_attributes([ds[j] for j in range(i, min(i + batch_size, len(ds) if n is None else min(n, len(ds))))], task.g)
+        for k, v in task(b).items(): ok[k] += (v.argmax(-1).cpu() == b[k]).tolist()
+    return {k: float(np.mean(v)) for k, v in ok.items()}
+
+def pretrain_vision(grounder:Grounder, data:str|Path, out:str|Path, steps:int=1500, batch_size:int=64, lr:float=1e-3,
+                    seed:int=0, progress:bool=True, device:str='cpu', eval_n:int|None=None)->dict:
+    "Train the grounder's vision tower to name each training object's shape and colour; report held-out (val) accuracy"
+    from referpix2pix.data.datasets import RefCOCO
+    rc = RefCOCO(Path(data)/'refcoco')
+    ids = lambda split: {r['image_id'] for r in rc.refs.values() if r['split'] == split}
+    ds = ObjectAttributes(rc, ids('train')); task = VisionAttributeTask(grounder, len(ds.shapes), len(ds.colours))
+    cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10), seed=seed,
+                      checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device=device, tensorboard=False, resume='latest')
+    r = train(task, ds, partial(collate_attributes, grounder=grounder), cfg)
+    r['accuracy'] = attribute_accuracy(task, ObjectAttributes(rc, ids('val')), eval_n)
+    return r
+
 # %% ../nbs/07b_stage1.ipynb #b18380ce
 def referent_turns(kinds:list, # per turn: 'referring' or a pronoun kind ('coref'); empty: all referring
                    masks:list, # per turn: the target mask
@@ -246,6 +335,8 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
                    referent_words:float|None=None, # weight of `ReferentWordsTask`'s loss; None: 1.0 for tiny, 0 (off) for pretrained presets
                    referent_target:str='expression', # what `ReferentWordsTask` names: 'expression' (the referent's referring expression where the data has it) or 'instruction'
                    semantic:bool=False, # also train on `semantic_edit` conversations (shape categories; LISA's semantic-segmentation data)
+                   vision_steps:int=0, # tiny preset: shape/colour pre-training steps of the vision tower before stage 1 (`pretrain_vision`; 0: none)
+                   freeze_vision:bool=False, # keep the vision tower fixed in stage 1 (as LISA keeps CLIP fixed)
                   )->dict:
     "Train a grounder on a synthetic-world folder (or one of the ablation mixtures) and report held-out grounding by turn type"
     data, out = Path(data), Path(out)
@@ -256,15 +347,21 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     seed_everything(seed)
     ds = plain_referring(data, 'train') if plain else world_stage1(data, 'train', referring=referring, coref=coref, semantic=semantic, seed=seed)
     g = model or Grounder.build(preset, device=device, seed=seed, **({} if dense_prompt is None else dict(dense_prompt=dense_prompt)))
-    qa = sam = None
+    qa = None
     tdev = 'cpu' if get_device(device).type == 'cpu' else 'auto'
     sam_steps = (600 if preset == 'tiny' else 0) if sam_steps is None else sam_steps
     started = resume is not None and latest_checkpoint(out/'checkpoints') is not None   # resuming stage 1: the pre-trainings are in its checkpoint
     fresh = model is None and preset == 'tiny' and not started
-    if fresh and sam_steps > 0:
-        t0 = time.time(); r = pretrain_sam(g, data, out/'sam', steps=sam_steps, seed=seed, progress=progress, device=tdev)
-        sam = dict(steps=sam_steps, seconds=time.time() - t0, final_dice=float(r['history'][-1]['dice'])); save_json(sam, out/'sam'/'pretraining.json')
-    elif started and (out/'sam'/'pretraining.json').exists(): sam = json.loads((out/'sam'/'pretraining.json').read_text())
+    def pretraining(name, steps, run):   # a pre-training before stage 1: run on a fresh model, or its record read back on resume
+        rec = out/name/'pretraining.json'
+        if fresh and steps > 0:
+            t0 = time.time(); r = run(); r = dict(steps=steps, seconds=time.time() - t0, **r); save_json(r, rec); return r
+        return json.loads(rec.read_text()) if started and rec.exists() else None
+    sam = pretraining('sam', sam_steps, lambda: dict(final_dice=float(
+        pretrain_sam(g, data, out/'sam', steps=sam_steps, seed=seed, progress=progress, device=tdev)['history'][-1]['dice'])))
+    vision = pretraining('vision', vision_steps, lambda: dict(accuracy=
+        pretrain_vision(g, data, out/'vision', steps=vision_steps, seed=seed, progress=progress, device=tdev)['accuracy']))
+    if freeze_vision: g.llava.model.vision_tower.requires_grad_(False)
     if fresh and qa_steps > 0:
         t0 = time.time(); q = pretrain_qa(g, data, out/'qa', steps=qa_steps, seed=seed, progress=progress)
         qa = dict(steps=qa_steps, seconds=time.time() - t0, accuracy=q['qa_accuracy'])
@@ -280,7 +377,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     train_s = time.time() - t0
     g.save_pretrained(out/'grounder')
     test = CoReferEdit(data/'coreferedit'/'sessions.json', split='test')
-    report = dict(grounding=grounding_report(g, test, eval_n, progress=progress), sam_pretraining=sam, qa_pretraining=qa, train_seconds=train_s, steps=steps,
+    report = dict(grounding=grounding_report(g, test, eval_n, progress=progress), sam_pretraining=sam, vision_pretraining=vision, freeze_vision=freeze_vision, qa_pretraining=qa, train_seconds=train_s, steps=steps,
                   batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, coref=coref and not plain, referring=referring or plain, semantic=semantic and not plain, plain=plain, preset=preset, train_samples=len(ds), threads=torch.get_num_threads())
     save_json(report, out/'report.json')
     return report

@@ -356,18 +356,21 @@ def test_train_grounder_sam_steps_option(tmp_path, world):
     rc, err = run([*base, '--out', tmp_path/'sam', '--steps', 4, '--sam-steps', 3, '--resume']); assert rc == 0, err
     assert json.loads((tmp_path/'sam'/'report.json').read_text())['sam_pretraining'] == rep['sam_pretraining']   # kept, not repeated
 
-def test_train_grounder_dense_prompt_referent_target_and_semantic_options(tmp_path, world):
-    "The tiny grounder has the [SEG] heatmap prompt by default (--no-dense-prompt drops it: no f_heat, no heat loss); --referent-target (default expression) is recorded, and a bad one is a one-line error; --semantic adds the category conversations to the mixture"
+def test_train_grounder_stage1_options(tmp_path, world):
+    "The tiny grounder has the [SEG] heatmap prompt by default (--no-dense-prompt drops it: no f_heat, no heat loss); --referent-target (default expression) is recorded, and a bad one is a one-line error; --semantic adds the category conversations to the mixture; --vision-steps pre-trains the vision tower and --freeze-vision keeps it fixed, both recorded"
     from safetensors.torch import load_file
     from referpix2pix.grounder import Grounder
     base = ['train', 'grounder', '--data', world, '--steps', 2, '--batch-size', 2, '--eval-n', 1, '--sam-steps', 0, '--threads', 1, '--quiet']
     rc, err = run([*base, '--out', tmp_path/'dense']); assert rc == 0, err
-    rc, err = run([*base, '--out', tmp_path/'sparse', '--no-dense-prompt', '--referent-target', 'instruction', '--semantic']); assert rc == 0, err
+    rc, err = run([*base, '--out', tmp_path/'sparse', '--no-dense-prompt', '--referent-target', 'instruction', '--semantic',
+                    '--vision-steps', 2, '--freeze-vision']); assert rc == 0, err
     reps = {n: json.loads((tmp_path/n/'report.json').read_text()) for n in ('dense', 'sparse')}
     from referpix2pix.data.datasets import RefCOCO
     assert (reps['dense']['semantic'], reps['sparse']['semantic']) == (False, True)
     assert reps['sparse']['train_samples'] - reps['dense']['train_samples'] == len(RefCOCO(Path(world)/'refcoco').semantic_edit('train')) > 0
     assert (reps['dense']['dense_prompt'], reps['sparse']['dense_prompt']) == (True, False)
+    assert (reps['dense']['vision_pretraining'], reps['dense']['freeze_vision'], reps['sparse']['freeze_vision']) == (None, False, True)
+    assert reps['sparse']['vision_pretraining']['steps'] == 2 and (tmp_path/'sparse'/'vision'/'pretraining.json').exists()
     assert (reps['dense']['referent_target'], reps['sparse']['referent_target']) == ('expression', 'instruction')
     keys = {n: set(load_file(tmp_path/n/'grounder'/'model.safetensors')) for n in ('dense', 'sparse')}
     assert any(k.startswith('f_heat.') for k in keys['dense']) and not any(k.startswith('f_heat.') for k in keys['sparse'])

@@ -41,22 +41,10 @@ def _heat_logits(self, seg_hidden, image_tokens):
 Grounder.from_config = classmethod(_with_sam_keys); Grounder.decode_masks = _decode_masks; Grounder.heat_logits = _heat_logits
 
 def turn1_kinds(g, world:Path)->dict:
-    "Turn-1 outcome counts by expression type on the test split"
-    from referpix2pix.data.datasets import CoReferEdit, RefCOCO
-    from referpix2pix.metrics import mask_iou
-    test = CoReferEdit(world/'coreferedit'/'sessions.json', split='test'); rc = RefCOCO(world/'refcoco')
-    file_id = {im['file_name']: iid for iid, im in rc.imgs.items()}; objects = {}
-    for a in sorted(rc.anns.values(), key=lambda a: a['id']): objects.setdefault(a['image_id'], []).append(rc.mask(a['id']))
-    out = {}
-    with torch.no_grad():
-        for i in range(len(test)):
-            s = test[i]; t = s['turns'][0]; p = (g.ground(s['image'], t['instruction']) > 0).numpy()
-            obs = objects[file_id[s['session_id'].split('-')[-1] + '.png']]
-            covered = {j for j, m in enumerate(obs) if (p & m).sum() > 0.5 * m.sum()}
-            kind = ('right' if mask_iou(p, t['mask']) >= 0.5 else 'referent + others' if covered & set(s['target_object']['ids'])
-                    else 'wrong object' if covered else 'blob')
-            d = out.setdefault(s['target_object']['expression_type'], {}); d[kind] = d.get(kind, 0) + 1
-    return out
+    "Turn-1 outcome counts by expression type on the test split (`stage1.turn1_outcomes`)"
+    from collections import Counter
+    from referpix2pix.stage1 import turn1_outcomes
+    return {t: dict(Counter(v)) for t, v in turn1_outcomes(g, world).items()}
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
