@@ -250,13 +250,13 @@ class VisionAttributeTask(torch.nn.Module):
 @torch.no_grad()
 def attribute_accuracy(task:VisionAttributeTask, ds:ObjectAttributes, n:int|None=None, batch_size:int=128)->dict:
     "Accuracy of each attribute head on the first `n` objects of `ds`"
-    ok = {k: [] for k in task.heads}
-    for i in range(0, len(ds) if n is None else min(n, len(ds)), batch_size):
-        b = collate_attributes([ds[j] for j in range(i, min(i + batch_size, len(ds) if n is None else min(n, len(ds))))], task.g)
+    ok, N = {k: [] for k in task.heads}, len(ds) if n is None else min(n, len(ds))
+    for i in range(0, N, batch_size):
+        b = collate_attributes([ds[j] for j in range(i, min(i + batch_size, N))], task.g)
         for k, v in task(b).items(): ok[k] += (v.argmax(-1).cpu() == b[k]).tolist()
     return {k: float(np.mean(v)) for k, v in ok.items()}
 
-def pretrain_vision(grounder:Grounder, data:str|Path, out:str|Path, steps:int=1500, batch_size:int=64, lr:float=1e-3,
+def pretrain_vision(grounder:Grounder, data:str|Path, out:str|Path, steps:int=2000, batch_size:int=64, lr:float=1e-3,
                     seed:int=0, progress:bool=True, device:str='cpu', eval_n:int|None=None)->dict:
     "Train the grounder's vision tower to name each training object's shape and colour; report held-out (val) accuracy"
     from referpix2pix.data.datasets import RefCOCO
