@@ -51,8 +51,8 @@ def turn1_outcome(pred:np.ndarray, # [H, W] bool predicted mask
                   referent:set, # indices into `objects` of the referent
                  )->str:
     "One of `TURN1_KINDS`: right (IoU >= 0.5), else the referent plus others, a wrong object, or a blob (covers no object by half)"
-    pred = np.asarray(pred, bool)
-    covered = {j for j, m in enumerate(objects) if (pred & np.asarray(m, bool)).sum() > 0.5 * np.asarray(m, bool).sum()}
+    pred = np.asarray(pred, bool); objects = [np.asarray(m, bool) for m in objects]
+    covered = {j for j, m in enumerate(objects) if (pred & m).sum() > 0.5 * m.sum()}
     return ('right' if mask_iou(pred, target) >= 0.5 else 'referent + others' if covered & set(referent)
             else 'wrong object' if covered else 'blob')
 
@@ -115,8 +115,7 @@ def pretrain_sam(grounder:Grounder, data:str|Path, out:str|Path, steps:int=600, 
     "Train the grounder's SAM on point-prompted instance segmentation of the world's training images (again with the same `out`: continue, or reload the finished run)"
     from referpix2pix.data.datasets import RefCOCO
     rc = RefCOCO(Path(data)/'refcoco')
-    train_ids = {r['image_id'] for r in rc.refs.values() if r['split'] == 'train'}
-    ds = InstancePoints(rc, train_ids, seed)
+    ds = InstancePoints(rc, rc.image_ids('train'), seed)
     cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10), seed=seed,
                       checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device=device, tensorboard=False, resume='latest')
     return train(SamPointTask(grounder.sam), ds, partial(collate_points, grounder=grounder), cfg)
@@ -261,12 +260,11 @@ def pretrain_vision(grounder:Grounder, data:str|Path, out:str|Path, steps:int=20
     "Train the grounder's vision tower to name each training object's shape and colour; report held-out (val) accuracy"
     from referpix2pix.data.datasets import RefCOCO
     rc = RefCOCO(Path(data)/'refcoco')
-    ids = lambda split: {r['image_id'] for r in rc.refs.values() if r['split'] == split}
-    ds = ObjectAttributes(rc, ids('train')); task = VisionAttributeTask(grounder, len(ds.shapes), len(ds.colours))
+    ds = ObjectAttributes(rc, rc.image_ids('train')); task = VisionAttributeTask(grounder, len(ds.shapes), len(ds.colours))
     cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10), seed=seed,
                       checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device=device, tensorboard=False, resume='latest')
     r = train(task, ds, partial(collate_attributes, grounder=grounder), cfg)
-    r['accuracy'] = attribute_accuracy(task, ObjectAttributes(rc, ids('val')), eval_n)
+    r['accuracy'] = attribute_accuracy(task, ObjectAttributes(rc, rc.image_ids('val')), eval_n)
     return r
 
 # %% ../nbs/07b_stage1.ipynb #b18380ce

@@ -20,8 +20,6 @@ from referpix2pix.data.datasets import RefCOCO
 from referpix2pix.grounder import Grounder
 from referpix2pix.stage1 import ObjectAttributes, collate_attributes, VisionAttributeTask, attribute_accuracy
 
-def split_ids(rc, split): return {r['image_id'] for r in rc.refs.values() if r['split'] == split}
-
 @torch.no_grad()
 def all_features(task, ds, bs=256):
     "features [N, H] and labels {attribute: [N]} of every object of `ds`"
@@ -50,7 +48,7 @@ if __name__ == '__main__':
     a = ap.parse_args()
     if bool(a.grounder) == a.scratch: ap.error('give exactly one of --grounder DIR and --scratch')
     torch.set_num_threads(a.threads); torch.manual_seed(a.seed); random.seed(a.seed)
-    rc = RefCOCO(f'{a.world}/refcoco'); tr, te = ObjectAttributes(rc, split_ids(rc, 'train')), ObjectAttributes(rc, split_ids(rc, 'test'))
+    rc = RefCOCO(f'{a.world}/refcoco'); tr, te = ObjectAttributes(rc, rc.image_ids('train')), ObjectAttributes(rc, rc.image_ids('test'))
     g = Grounder.from_pretrained(a.grounder, device='cpu') if a.grounder else Grounder.build('tiny', device='cpu', seed=a.seed)
     task = VisionAttributeTask(g, len(tr.shapes), len(tr.colours)); t0 = time.time(); out = dict(train_objects=len(tr), test_objects=len(te))
     if a.grounder:

@@ -301,10 +301,15 @@ def category_phrase(name:str, # a COCO category name ('circle', 'traffic light')
     return f"all the {pl}"
 
 @patch
+def image_ids(self:RefCOCO, split:str|list|None=None)->set:
+    "Ids of the images holding refs of the chosen splits (None: every image with refs)"
+    splits = None if split is None else [split] if isinstance(split, str) else list(split)
+    return {r['image_id'] for r in self.refs.values() if splits is None or r.get('split') in splits}
+
+@patch
 def _semantic_records(self:RefCOCO, split=None)->list:
     "One record per (image, category) over the images holding refs of the chosen splits"
-    splits = None if split is None else [split] if isinstance(split, str) else list(split)
-    keep = {r['image_id'] for r in self.refs.values() if splits is None or r.get('split') in splits}
+    keep = self.image_ids(split)
     by = {}
     for a in sorted(self.anns.values(), key=lambda a: a['id']):
         if a['image_id'] in keep: by.setdefault(a['image_id'], {}).setdefault(a['category_id'], []).append(a['id'])
