@@ -4,7 +4,7 @@
 
 # %% ../nbs/07b_stage1.ipynb #f444b26a
 from __future__ import annotations
-import json, time, random
+import json, re, time, random
 from functools import partial
 from pathlib import Path
 import numpy as np
@@ -12,30 +12,37 @@ import torch
 import torch.nn.functional as F
 from .core import ReferPix2PixError, get_device, save_json, seed_everything
 from .grounder import Grounder, GroundingState
-from .data.datasets import world_stage1, CoReferEdit
+from .data.datasets import world_stage1, CoReferEdit, NEW_CLASSES
 from .metrics import GroundingMeter, mask_iou
 from .train import TrainConfig, train, latest_checkpoint
 
 # %% auto #0
-__all__ = ['TURN1_KINDS', 'POS_WORDS', 'REFERENT_TARGETS', 'grounding_report', 'turn1_outcome', 'turn1_outcomes', 'SamPointTask',
-           'InstancePoints', 'collate_points', 'pretrain_sam', 'VisualQA', 'qa_tokens', 'collate_qa', 'QATask',
-           'qa_accuracy', 'pretrain_qa', 'ObjectAttributes', 'collate_attributes', 'VisionAttributeTask',
+__all__ = ['FRAMES', 'TURN1_KINDS', 'PRONOUN_KINDS', 'POS_WORDS', 'REFERENT_TARGETS', 'grounding_report', 'world_objects',
+           'session_image', 'world_sessions', 'turn1_outcome', 'turn1_outcomes', 'pronoun_outcome', 'pronoun_outcomes',
+           'SamPointTask', 'InstancePoints', 'collate_points', 'pretrain_sam', 'VisualQA', 'qa_tokens', 'collate_qa',
+           'QATask', 'qa_accuracy', 'pretrain_qa', 'ObjectAttributes', 'collate_attributes', 'VisionAttributeTask',
            'attribute_accuracy', 'pretrain_vision', 'referent_turns', 'check_referent_target', 'ReferentWordsTask',
            'train_grounder', 'PlainReferring', 'plain_referring']
 
 # %% ../nbs/07b_stage1.ipynb #1c725a2b
+FRAMES = ('first', 'source')
+
 def grounding_report(model:Grounder, # a trained grounder
                      sessions, # a `CoReferEdit` (or list of its session dicts) with masks
                      n:int|None=None, # score only the first `n` sessions
-                     progress:bool=False)->dict:
+                     progress:bool=False,
+                     frame:str='first', # the image each turn is grounded on: 'first' (the session's, as an edit session does) or 'source' (that turn's source image)
+                    )->dict:
     "gIoU / cIoU / Recall@0.5 per turn kind on multi-turn sessions, grounding through the cached session path"
+    if frame not in FRAMES: raise ValueError(f"frame must be one of {FRAMES}, got {frame!r}")
     from tqdm.auto import tqdm
     meter, secs = GroundingMeter(), []
     idx = range(len(sessions) if n is None else min(n, len(sessions)))
     for i in tqdm(idx, disable=not progress, desc='grounding', leave=False):
         s, state = sessions[i], GroundingState()
         for t in s['turns']:
-            t0 = time.perf_counter(); logits = model.ground(s['image'], t['instruction'], state=state); secs.append(time.perf_counter() - t0)
+            img = s['image'] if frame == 'first' else t['source']
+            t0 = time.perf_counter(); logits = model.ground(img, t['instruction'], state=state); secs.append(time.perf_counter() - t0)
             if t.get('mask') is not None: meter.update(logits > 0, t['mask'], kind=t['kind'])
     out = {k: {kk: float(vv) for kk, vv in v.items()} for k, v in meter.by_kind().items()}
     out['all'] = {k: float(v) for k, v in meter.summary().items()}
@@ -44,6 +51,25 @@ def grounding_report(model:Grounder, # a trained grounder
 
 # %% ../nbs/07b_stage1.ipynb #2a9b7e3b
 TURN1_KINDS = ('right', 'referent + others', 'wrong object', 'blob')
+
+def world_objects(world:str|Path, # a folder written by `make_world`
+                 )->dict:
+    "{image file name: ([H, W] bool mask of every object, in annotation order], [their categories])} from the world's refer annotations"
+    from referpix2pix.data.datasets import RefCOCO
+    rc = RefCOCO(Path(world)/'refcoco'); names = {iid: im['file_name'] for iid, im in rc.imgs.items()}; out = {}
+    for a in sorted(rc.anns.values(), key=lambda a: a['id']):
+        masks, cats = out.setdefault(names[a['image_id']], ([], [])); masks.append(rc.mask(a['id'])); cats.append(rc.cats.get(a['category_id']))
+    return out
+
+def session_image(s:dict)->str:
+    "File name of a world session's first image (`make_world` names session `shapes-000123` after `000123.png`)"
+    return s['session_id'].split('-')[-1] + '.png'
+
+def world_sessions(world:str|Path, split:str='test', n:int|None=None):
+    "Yield `(session, object masks, categories)` for the first `n` CoReferEdit sessions of a world split"
+    world = Path(world); sessions = CoReferEdit(world/'coreferedit'/'sessions.json', split=split); objects = world_objects(world)
+    for i in range(len(sessions) if n is None else min(n, len(sessions))):
+        s = sessions[i]; yield (s, *objects[session_image(s)])
 
 def turn1_outcome(pred:np.ndarray, # [H, W] bool predicted mask
                   target:np.ndarray, # [H, W] bool target mask
@@ -61,16 +87,50 @@ def turn1_outcomes(g:Grounder, world:str|Path, # a folder written by `make_world
                    split:str='test', n:int|None=None, # score only the first `n` sessions
                   )->dict:
     "{expression type: [`turn1_outcome` of each session's first turn]} on a world split"
-    from referpix2pix.data.datasets import RefCOCO
-    world = Path(world); sessions = CoReferEdit(world/'coreferedit'/'sessions.json', split=split); rc = RefCOCO(world/'refcoco')
-    file_id = {im['file_name']: iid for iid, im in rc.imgs.items()}; objects = {}
-    for a in sorted(rc.anns.values(), key=lambda a: a['id']): objects.setdefault(a['image_id'], []).append(rc.mask(a['id']))
     out = {}
-    for i in range(len(sessions) if n is None else min(n, len(sessions))):
-        s = sessions[i]; t = s['turns'][0]; p = (g.ground(s['image'], t['instruction']) > 0).numpy()
-        obs = objects[file_id[s['session_id'].split('-')[-1] + '.png']]
+    for s, obs, _ in world_sessions(world, split, n):
+        t = s['turns'][0]; p = (g.ground(s['image'], t['instruction']) > 0).numpy()
         out.setdefault(s['target_object']['expression_type'], []).append(turn1_outcome(p, t['mask'], obs, set(s['target_object']['ids'])))
     return out
+
+# %% ../nbs/07b_stage1.ipynb #61bb1216
+PRONOUN_KINDS = ('right', 'unreachable', 'lured', 'another object', 'partial / blob')
+
+def pronoun_outcome(pred:np.ndarray, # [H, W] bool predicted mask
+                    target:np.ndarray, # [H, W] bool target mask
+                    objects:list, # [H, W] bool masks of every object in the grounded image
+                    categories:list, # their category names
+                    referent:set, # indices into `objects` of the referent
+                    instructions:list, # the conversation so far, this turn last
+                    expression:str, # the referent's referring expression (turn 1)
+                   )->str:
+    "One of `PRONOUN_KINDS` (see above)"
+    pred = np.asarray(pred, bool); objects = [np.asarray(m, bool) for m in objects]
+    if mask_iou(pred, np.asarray(target, bool)) >= 0.5: return 'right'
+    if mask_iou(np.logical_or.reduce([objects[j] for j in referent]), np.asarray(target, bool)) < 0.5: return 'unreachable'
+    others = [j for j, m in enumerate(objects) if j not in referent and (pred & m).sum() > 0.5 * m.sum()]
+    if not others: return 'partial / blob'
+    said = lambda c, text: re.search(rf"\b{re.escape(c)}", text) is not None
+    lures = {c for c in set(categories) if any(said(c, x) for x in instructions) and not said(c, expression)}
+    return 'lured' if any(categories[j] in lures for j in others) else 'another object'
+
+@torch.no_grad()
+def pronoun_outcomes(g:Grounder, world:str|Path, # a folder written by `make_world`
+                     split:str='test', n:int|None=None, # score only the first `n` sessions
+                    )->list:
+    "Per pronoun turn of a world split: dict(session_id, turn, turn1_right, reachable, outcome, iou)"
+    recs = []
+    for s, masks, cats in world_sessions(world, split, n):
+        st = GroundingState(); ref, expr = set(s['target_object']['ids']), s['target_object']['referring_expression']
+        own = np.logical_or.reduce([masks[j] for j in ref]); first = None
+        for j, t in enumerate(s['turns']):
+            p = (g.ground(s['image'], t['instruction'], state=st) > 0).numpy()
+            if j == 0: first = mask_iou(p, t['mask']) >= 0.5 if t.get('mask') is not None else None; continue
+            if t['kind'] == 'referring' or t.get('mask') is None: continue
+            k = pronoun_outcome(p, t['mask'], masks, cats, ref, [u['instruction'] for u in s['turns'][:j + 1]], expr)
+            recs.append(dict(session_id=s['session_id'], turn=j + 1, turn1_right=first, reachable=bool(mask_iou(own, t['mask']) >= 0.5),
+                             outcome=k, iou=float(mask_iou(p, t['mask']))))
+    return recs
 
 # %% ../nbs/07b_stage1.ipynb #50934332
 class SamPointTask(torch.nn.Module):
@@ -335,15 +395,17 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
                    semantic:bool=False, # also train on `semantic_edit` conversations (shape categories; LISA's semantic-segmentation data)
                    vision_steps:int=0, # tiny preset: shape/colour pre-training steps of the vision tower before stage 1 (`pretrain_vision`; 0: none)
                    freeze_vision:bool=False, # keep the vision tower fixed in stage 1 (as LISA keeps CLIP fixed)
+                   new_classes:str='coco', # ReferCOCO_edit(^coref) `{new_class}` words: 'coco' (the paper's) or 'dataset' (the world's shapes)
                   )->dict:
     "Train a grounder on a synthetic-world folder (or one of the ablation mixtures) and report held-out grounding by turn type"
     data, out = Path(data), Path(out)
     if not (data/'coreferedit'/'sessions.json').exists():
         raise ReferPix2PixError(f"{data}: not a data folder written by `referpix2pix data shapes` (no coreferedit/sessions.json)")
     check_referent_target(referent_target)   # before any pre-training runs
+    if new_classes not in NEW_CLASSES: raise ReferPix2PixError(f"new_classes must be one of {NEW_CLASSES}, got {new_classes!r}")
     if threads: torch.set_num_threads(threads)
     seed_everything(seed)
-    ds = plain_referring(data, 'train') if plain else world_stage1(data, 'train', referring=referring, coref=coref, semantic=semantic, seed=seed)
+    ds = plain_referring(data, 'train') if plain else world_stage1(data, 'train', referring=referring, coref=coref, semantic=semantic, new_classes=new_classes, seed=seed)
     g = model or Grounder.build(preset, device=device, seed=seed, **({} if dense_prompt is None else dict(dense_prompt=dense_prompt)))
     qa = None
     tdev = 'cpu' if get_device(device).type == 'cpu' else 'auto'
@@ -376,7 +438,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     g.save_pretrained(out/'grounder')
     test = CoReferEdit(data/'coreferedit'/'sessions.json', split='test')
     report = dict(grounding=grounding_report(g, test, eval_n, progress=progress), sam_pretraining=sam, vision_pretraining=vision, freeze_vision=freeze_vision, qa_pretraining=qa, train_seconds=train_s, steps=steps,
-                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, coref=coref and not plain, referring=referring or plain, semantic=semantic and not plain, plain=plain, preset=preset, train_samples=len(ds), threads=torch.get_num_threads())
+                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, coref=coref and not plain, referring=referring or plain, semantic=semantic and not plain, new_classes=new_classes, plain=plain, preset=preset, train_samples=len(ds), threads=torch.get_num_threads())
     save_json(report, out/'report.json')
     return report
 

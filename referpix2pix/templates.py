@@ -85,12 +85,13 @@ def _plural_noun(w:str)->bool:
 # %% ../nbs/01_templates.ipynb #426704c2
 def render_instruction(template:str, # one of EDIT_TEMPLATES / COREF_TEMPLATES (or any with the same slots)
                        rng:random.Random|None=None, # source of the slots not given
+                       new_classes:list|None=None, # what {new_class} is drawn from (default `COCO_CLASSES`, the paper's)
                        **slots, # class_name, reference, color, new_class, shape
                       )->str:
     "Fill a template's slots, drawing missing ones from the vocabularies"
     rng = rng or random.Random(0)
     names = re.findall(r"{(\w+)}", template)
-    fill = dict(color=lambda: rng.choice(list(COLORS)), new_class=lambda: rng.choice(COCO_CLASSES),
+    fill = dict(color=lambda: rng.choice(list(COLORS)), new_class=lambda: rng.choice(new_classes or COCO_CLASSES),
                 shape=lambda: rng.choice(SHAPES))
     vals = {}
     for n in names:

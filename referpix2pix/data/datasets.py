@@ -13,15 +13,16 @@ from fastcore.basics import patch
 from ..core import (ReferPix2PixError, ImageInputError, load_image, to_rgb, pil_to_tensor, fit_image,
                                mask_to_pil, overlay_mask, show_images)
 from ..templates import (EDIT_TEMPLATES, COREF_TEMPLATES, MASK_QUESTIONS, DEFAULT_QUESTION, Conversation,
-                                    pronoun_for, render_instruction)
+                                    pronoun_for, render_instruction, COCO_CLASSES)
 
 # %% auto #0
-__all__ = ['REFER_SPLIT_BY', 'MAGICBRUSH_COLUMNS', 'IP2P_COLUMNS', 'GQA_REMOVE_RELATIONS', 'WORLD_SPLITS', 'DatasetError',
-           'read_json', 'open_image', 'load_pickle_safe', 'rle_counts_from_string', 'rle_counts_to_string',
-           'rle_decode', 'rle_encode', 'polygons_to_mask', 'decode_segmentation', 'SampleDataset', 'to_iterable',
-           'referent_pronoun', 'RefCOCO', 'category_phrase', 'magicbrush_mask', 'open_hf_table', 'MagicBrush',
-           'InstructPix2Pix', 'center_crop_square', 'GQAInpaint', 'CoReferEdit', 'resize_square', 'collate_stage1',
-           'collate_stage2', 'world_stage1', 'world_stage2', 'mask_view', 'show_edit_samples', 'show_grounding_samples']
+__all__ = ['REFER_SPLIT_BY', 'NEW_CLASSES', 'MAGICBRUSH_COLUMNS', 'IP2P_COLUMNS', 'GQA_REMOVE_RELATIONS', 'WORLD_SPLITS',
+           'DatasetError', 'read_json', 'open_image', 'load_pickle_safe', 'rle_counts_from_string',
+           'rle_counts_to_string', 'rle_decode', 'rle_encode', 'polygons_to_mask', 'decode_segmentation',
+           'SampleDataset', 'to_iterable', 'referent_pronoun', 'RefCOCO', 'category_phrase', 'magicbrush_mask',
+           'open_hf_table', 'MagicBrush', 'InstructPix2Pix', 'center_crop_square', 'GQAInpaint', 'CoReferEdit',
+           'resize_square', 'collate_stage1', 'collate_stage2', 'world_stage1', 'world_stage2', 'mask_view',
+           'show_edit_samples', 'show_grounding_samples']
 
 # %% ../../nbs/03_datasets.ipynb #9ec973fc
 class DatasetError(ReferPix2PixError, ValueError):
@@ -255,38 +256,49 @@ def _records(self:RefCOCO, split=None, per_sentence=True, seed=0)->list:
     return recs
 
 @patch
-def _sample(self:RefCOCO, rec:dict, turns:int=1, seed:int=0)->dict:
+def _sample(self:RefCOCO, rec:dict, turns:int=1, seed:int=0, new_classes:list|None=None)->dict:
     "A stage-1 sample: turn 1 refers by expression, later turns by pronoun, every turn the same instance mask"
     r = self.refs[rec['ref_id']]; rng = _rng(seed, turns, rec['ref_id'], rec['sent'])
     expr, cat = rec['expression'], self.cats.get(r.get('category_id', self.anns[r['ann_id']].get('category_id')))
-    ins = [render_instruction(rng.choice(EDIT_TEMPLATES), rng, class_name=expr)]
+    ins = [render_instruction(rng.choice(EDIT_TEMPLATES), rng, class_name=expr, new_classes=new_classes)]
     pron = referent_pronoun(expr, cat)
-    ins += [render_instruction(rng.choice(COREF_TEMPLATES), rng, reference=pron) for _ in range(turns - 1)]
+    ins += [render_instruction(rng.choice(COREF_TEMPLATES), rng, reference=pron, new_classes=new_classes) for _ in range(turns - 1)]
     m = self.mask(r['ann_id'])
     return dict(image=self.image(r['image_id']), instructions=ins, masks=[m.copy() for _ in range(turns)],
                 kinds=['referring'] + ['coref'] * (turns - 1), questions=[rng.choice(MASK_QUESTIONS) for _ in range(turns)],
                 expressions=[expr] * turns,   # per turn, the referring expression of its referent
                 id=f"{self.dataset}-{'coref' if turns > 1 else 'ref'}-{rec['ref_id']}-{rec['sent']}")
 
+NEW_CLASSES = ('coco', 'dataset')
+
+@patch
+def new_class_words(self:RefCOCO, which:str='coco', # 'coco': COCO's 80 classes (the paper's); 'dataset': this data set's categories
+                   )->list:
+    "The vocabulary the `{new_class}` slot of the edit templates is drawn from"
+    if which not in NEW_CLASSES: raise ValueError(f"new_classes must be one of {NEW_CLASSES}, got {which!r}")
+    return list(COCO_CLASSES) if which == 'coco' else sorted(set(self.cats.values()))
+
 @patch
 def refercoco_edit(self:RefCOCO, split:str|list|None=None, # keep refs of these splits (None: all)
                    seed:int=0, # seeds the template / slot / question choices
                    per_sentence:bool=True, # one sample per expression (else one random expression per ref)
+                   new_classes:str='coco', # `{new_class}` words: 'coco' (the paper's) or 'dataset' (see `new_class_words`)
                   )->SampleDataset:
     "ReferCOCO_edit: single-turn referring edit instructions with the instance mask (stage 1)"
-    return SampleDataset(self._records(split, per_sentence, seed), functools.partial(self._sample, turns=1, seed=seed),
-                         f"{self.dataset}/referring", stage=1)
+    return SampleDataset(self._records(split, per_sentence, seed), functools.partial(self._sample, turns=1, seed=seed,
+                         new_classes=self.new_class_words(new_classes)), f"{self.dataset}/referring", stage=1)
 
 @patch
 def refercoco_edit_coref(self:RefCOCO, split:str|list|None=None, # keep refs of these splits (None: all)
                          turns:int=3, # turns per conversation: 1 referring + (turns-1) pronoun turns
                          seed:int=0, # seeds the template / slot / question choices
                          per_sentence:bool=False, # one conversation per expression (else one per ref)
+                         new_classes:str='coco', # `{new_class}` words: 'coco' (the paper's) or 'dataset' (see `new_class_words`)
                         )->SampleDataset:
     "ReferCOCO_edit^coref: multi-turn conversations whose later turns use a pronoun (stage 1)"
     if turns < 2: raise ValueError("a co-reference conversation needs at least 2 turns")
-    return SampleDataset(self._records(split, per_sentence, seed), functools.partial(self._sample, turns=turns, seed=seed),
-                         f"{self.dataset}/coref", stage=1)
+    return SampleDataset(self._records(split, per_sentence, seed), functools.partial(self._sample, turns=turns, seed=seed,
+                         new_classes=self.new_class_words(new_classes)), f"{self.dataset}/coref", stage=1)
 
 # %% ../../nbs/03_datasets.ipynb #7d059c3e
 _IRREGULAR_PLURALS = {'person': 'people', 'mouse': 'mice', 'knife': 'knives', 'sheep': 'sheep', 'skis': 'skis',
@@ -740,6 +752,7 @@ def world_stage1(root:str|Path, # a folder written by `make_world` (or laid out 
                  magicbrush:bool=True, # include the MagicBrush sessions
                  semantic:bool=False, # include `semantic_edit` (each conversation names shape categories; LISA's sem_seg data)
                  turns:int=3, # turns of a ReferCOCO_edit^coref conversation
+                 new_classes:str='coco', # ReferCOCO_edit(^coref) `{new_class}` words: 'coco' or 'dataset' (the world's shapes)
                  seed:int=0)->torch.utils.data.ConcatDataset:
     "The stage-1 (grounding) training mixture of a synthetic-world folder"
     root = Path(root); rs, ms = WORLD_SPLITS[split]; parts = []
@@ -747,8 +760,8 @@ def world_stage1(root:str|Path, # a folder written by `make_world` (or laid out 
     if magicbrush:
         mb = MagicBrush(root/'magicbrush', ms, seed=seed)
         parts.append(mb.stage1() if coref else mb.stage1(single_turn=True, exclude_kinds=('coref',)))
-    if referring: parts.append(rc.refercoco_edit(rs, seed=seed))
-    if coref: parts.append(rc.refercoco_edit_coref(rs, turns=turns, seed=seed))
+    if referring: parts.append(rc.refercoco_edit(rs, seed=seed, new_classes=new_classes))
+    if coref: parts.append(rc.refercoco_edit_coref(rs, turns=turns, seed=seed, new_classes=new_classes))
     if semantic: parts.append(rc.semantic_edit(rs, turns=turns, seed=seed))
     if not parts: raise ValueError("world_stage1: choose at least one of referring, coref, magicbrush, semantic")
     return torch.utils.data.ConcatDataset(parts)
