@@ -58,7 +58,8 @@ def _parse_masks(specs:list, n_turns:int)->dict:
 
 def run_session(image, instructions:list, out:str|Path, model:str|None=None, masks:dict|None=None, steps:int=20,
                 seed:int=0, device:str='auto', progress:bool=True, figure:bool=True,
-                scheduler:str='euler-a'): # 'euler-a', 'dpm++' or 'dpm++-sde' (see `15_bench`)
+                scheduler:str='euler-a', # 'euler-a', 'dpm++' or 'dpm++-sde' (see `15_bench`)
+                grounding:str='first'): # the image the grounder sees: 'first' or 'current' (see `EditSession`)
     "Validate everything, load the model, run and save a multi-turn session; returns the `EditSession`"
     from tqdm.auto import tqdm
     from referpix2pix.core import load_image, load_mask, check_instruction
@@ -75,7 +76,7 @@ def run_session(image, instructions:list, out:str|Path, model:str|None=None, mas
     if scheduler != 'euler-a':
         from referpix2pix.bench import set_scheduler
         set_scheduler(pipe, scheduler)
-    sess = EditSession(pipe, img, seed=seed, autosave=out, num_inference_steps=steps)
+    sess = EditSession(pipe, img, seed=seed, autosave=out, grounding=grounding, num_inference_steps=steps)
     sess.save(out)
     for k, ins in enumerate(tqdm(instructions, desc='turns', disable=not progress)):
         bar = tqdm(total=steps, desc=f'turn {k + 1} denoising', leave=False, disable=not progress)
@@ -102,7 +103,7 @@ def cmd_edit(a):
     out = a.out or Path('edits')/Path(a.image).stem
     t0 = time.time()
     sess = run_session(a.image, a.instruction, out, model=a.model, masks=_parse_masks(a.mask, len(a.instruction or [])),
-                       steps=a.steps, seed=a.seed, device=a.device, progress=not a.quiet, scheduler=a.scheduler)
+                       steps=a.steps, seed=a.seed, device=a.device, progress=not a.quiet, scheduler=a.scheduler, grounding=a.grounding)
     print(f"{len(sess)} turns in {time.time() - t0:.1f} s; results in {Path(out)}/ (session.json, turn-K.png, turn-K-overlay.png, session.png)")
     return sess
 
@@ -118,7 +119,7 @@ def cmd_demo(a):
     scene, instructions = demo_inputs()
     t0 = time.time()
     sess = run_session(scene, instructions, a.out, steps=a.steps, seed=a.seed, device=a.device, progress=not a.quiet,
-                       scheduler=a.scheduler)
+                       scheduler=a.scheduler, grounding=a.grounding)
     for i, t in enumerate(sess.turns, 1): print(f"turn {i}: {t.instruction!r} -> {Path(a.out)/f'turn-{i}.png'}")
     print(f"demo finished in {time.time() - t0:.1f} s; see {Path(a.out)/'session.png'}")
     return sess
@@ -130,7 +131,7 @@ def cmd_eval(a):
     out = Path(a.out); _out_dir(out.parent if str(out.parent) else '.')
     r = run_eval(a.protocol, a.data, method=a.method, model=a.model, grounder=a.grounder, split=a.split, n=a.n, gt_mask=a.gt_mask,
                  steps=a.steps, seed=a.seed, device=a.device, setting=a.setting, clip=a.clip, dino=a.dino, lpips_weights=a.lpips_weights,
-                 features=not a.no_features, captions=a.captions, scheduler=a.scheduler, out=out, progress=not a.quiet)
+                 features=not a.no_features, captions=a.captions, scheduler=a.scheduler, grounding=a.grounding, out=out, progress=not a.quiet)
     for line in report_lines(r): print(line)
     print(f"{r['timing']['seconds_per_turn']:.3f} s per turn; report in {out}")
     return r
@@ -203,10 +204,12 @@ def _session_args(p):
     p.add_argument('--device', default='auto', help='auto, cpu, cuda, cuda:N or mps (default auto)')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
 
-def _scheduler_arg(p):
-    "The sampler option of `edit`, `demo` and `eval`"
+def _run_args(p):
+    "The sampler and grounding options of `edit`, `demo` and `eval`"
     p.add_argument('--scheduler', choices=['euler-a', 'dpm++', 'dpm++-sde'], default='euler-a',
                    help="sampler: InstructPix2Pix's Euler-ancestral, DPM-Solver++ or its SDE variant (default euler-a)")
+    p.add_argument('--grounding', choices=['first', 'current'], default='first',
+                   help="the image the grounder reads each turn against: the session's first image (default; one cached conversation) or the image the turn edits")
 
 def build_parser()->argparse.ArgumentParser:
     "The `referpix2pix` argument parser"
@@ -219,12 +222,12 @@ def build_parser()->argparse.ArgumentParser:
     e.add_argument('--out', default=None, help='output folder (default: edits/IMAGE-NAME)')
     e.add_argument('--model', default=None, help='model folder (default: the bundled tiny model)')
     e.add_argument('--mask', action='append', default=[], metavar='[TURN:]PNG', help="user mask for a turn (white = edit; default turn 1)")
-    _session_args(e); _scheduler_arg(e)
+    _session_args(e); _run_args(e)
     e.set_defaults(func=cmd_edit)
 
     m = sub.add_parser('demo', help='a 3-turn session on a bundled scene', description='Run a 3-turn referring session on a bundled scene with the bundled model.')
     m.add_argument('--out', default='demo', help='output folder (default: demo)')
-    _session_args(m); _scheduler_arg(m)
+    _session_args(m); _run_args(m)
     m.set_defaults(func=cmd_demo)
 
     v = sub.add_parser('eval', help='evaluate a model on held-out sessions', description='Evaluate a method on a data folder with one benchmark protocol (default: the synthetic world, iterative multi-turn) and write a JSON report.')
@@ -243,7 +246,7 @@ def build_parser()->argparse.ArgumentParser:
     v.add_argument('--lpips-weights', default=None, help="reason-edit: torchvision's SqueezeNet-1.1 checkpoint for LPIPS (default: torch hub cache)")
     v.add_argument('--no-features', action='store_true', help='skip the CLIP / DINO / LPIPS metrics (they need those weights)')
     v.add_argument('--captions', default=None, help="magicbrush: local captions (MagicBrush's local_descriptions.json)")
-    _session_args(v); _scheduler_arg(v)
+    _session_args(v); _run_args(v)
     v.set_defaults(func=cmd_eval)
 
     b = sub.add_parser('bench', help='latency per turn vs the diffusers InstructPix2Pix pipeline', description='Time a ReferPix2Pix turn against diffusers\' InstructPix2Pix pipeline with identically sized components, in the same run.')

@@ -20,7 +20,7 @@ from .metrics import (GroundingMeter, FeatureModels, LPIPS, exact_target_metrics
 from .templates import train_tokenizer
 from .grounder import Grounder, GroundingState
 from .editor import EditorModel
-from .pipeline import ReferPix2PixPipeline
+from .pipeline import ReferPix2PixPipeline, check_grounding
 from .data.datasets import CoReferEdit, MagicBrush, GQAInpaint, DatasetError, open_image, read_json
 from .data.shapes import iter_sessions, session_rng, Edit, apply_edit, render, edit_mask, edit_instruction
 from .data.shapes import mask_bbox as xywh_bbox
@@ -52,10 +52,13 @@ def _tag(f, method:str, takes_mask:bool, steps:int|None=None):
 def pipeline_editor(pipe:ReferPix2PixPipeline, # our pipeline (any grounder inside it)
                     steps:int=20, # denoising steps per turn
                     preserve_background:bool=True, # keep pixels outside the dilated mask, as `EditSession` does
-                    method:str='referpix2pix', **call_kwargs):
-    "Our pipeline as an editor: grounds on the session's first image with the session's history and cache, like `EditSession`"
+                    method:str='referpix2pix',
+                    grounding:str='first', # the image the grounder sees: the session's first ('first') or the one edited ('current'), as `EditSession`
+                    **call_kwargs):
+    "Our pipeline as an editor: grounds with the session's history and cache, like `EditSession`"
+    check_grounding(grounding)
     def edit(image, instruction, ctx:TurnContext):
-        out = pipe(image, instruction, history=ctx.history, mask=ctx.mask, grounding_image=ctx.session_image,
+        out = pipe(image, instruction, history=ctx.history, mask=ctx.mask, grounding_image=ctx.session_image if grounding == 'first' else image,
                    grounding_state=ctx.cache.setdefault('grounding', GroundingState()), return_mask=True,
                    generator=torch.Generator().manual_seed(ctx.seed + ctx.turn), preserve_background=preserve_background,
                    num_inference_steps=steps, **call_kwargs)
@@ -108,9 +111,11 @@ def load_editor(method:str='referpix2pix', # 'referpix2pix', 'ip2p' or 'llm-sam'
                 steps:int=20, device='auto',
                 gt_mask:bool=False, # the run will hand the exact masks over (refused for methods that take none)
                 scheduler:str='euler-a', # sampler: 'euler-a' (InstructPix2Pix's), 'dpm++' or 'dpm++-sde' (see `15_bench`)
+                grounding:str='first', # our pipelines: the image the grounder sees, 'first' or 'current' (see `EditSession`)
                )->tuple:
     "An editor callable for `method` and a dict describing what was loaded"
     if method not in METHODS: raise ReferPix2PixError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    check_grounding(grounding)
     if grounder is not None and method != 'llm-sam': raise ReferPix2PixError(f"--grounder supplies the masks of --method llm-sam; it does not apply to {method}")
     if method == 'ip2p':
         if gt_mask: raise ReferPix2PixError("--gt-mask does not apply to ip2p: InstructPix2Pix takes no mask")
@@ -120,11 +125,11 @@ def load_editor(method:str='referpix2pix', # 'referpix2pix', 'ip2p' or 'llm-sam'
         if grounder is None: raise ReferPix2PixError("--method llm-sam needs --grounder: a grounder folder whose masks our editor uses")
         if gt_mask: raise ReferPix2PixError("--gt-mask replaces the grounder's masks, so llm-sam with --gt-mask is referpix2pix with --gt-mask")
     pipe = ReferPix2PixPipeline.from_pretrained(model, device=device)
-    info = {'method': method, 'model': str(model) if model else 'bundled default', 'scheduler': scheduler}
+    info = {'method': method, 'model': str(model) if model else 'bundled default', 'scheduler': scheduler, 'grounding': grounding}
     if method == 'llm-sam':
         g = Grounder.from_pretrained(grounder, device=pipe.device, dtype=pipe.unet.dtype)
         pipe = ReferPix2PixPipeline.from_components(g, pipe.editor); info['grounder'] = str(grounder)
-    return pipeline_editor(_sampled(pipe, scheduler), steps, method=method), info
+    return pipeline_editor(_sampled(pipe, scheduler), steps, method=method, grounding=grounding), info
 
 def _sampled(pipe, scheduler:str):
     "`pipe` sampling with `scheduler` (the bench's `set_scheduler`)"
@@ -262,10 +267,11 @@ def evaluate_world(data:str|Path, # a folder written by `referpix2pix data shape
                    method:str='referpix2pix', # 'referpix2pix', 'ip2p' or 'llm-sam'
                    grounder:str|Path|None=None, # llm-sam: the grounder folder supplying the masks
                    scheduler:str='euler-a', # sampler, see `load_editor`
+                   grounding:str='first', # our pipelines: the image the grounder sees, see `EditSession`
                   )->dict:
     "Evaluate a method on a synthetic world's held-out sessions (and write the JSON report to `out`)"
     sessions = _world_sessions(data, split)
-    editor, info = load_editor(method, model, grounder, steps=steps, device=device, gt_mask=gt_mask, scheduler=scheduler)
+    editor, info = load_editor(method, model, grounder, steps=steps, device=device, gt_mask=gt_mask, scheduler=scheduler, grounding=grounding)
     rep = evaluate_sessions(editor, sessions, n, gt_mask=gt_mask, steps=steps, seed=seed, progress=progress)
     rep['settings'].update(**info, data=str(data), split=split)
     if out is not None: save_json(rep, out)
@@ -490,6 +496,7 @@ def run_eval(protocol:str='world', # one of PROTOCOLS
              features:bool=True, # False: skip CLIP / DINO / LPIPS (pixel metrics only)
              captions=None, # magicbrush: local_descriptions.json
              scheduler:str='euler-a', # sampler, see `load_editor`
+             grounding:str='first', # our pipelines: the image the grounder sees, 'first' or 'current' (see `EditSession`)
              out:str|Path|None=None, progress:bool=True)->dict:
     "Evaluate a method on one protocol's data and write the JSON report (what `referpix2pix eval` runs)"
     if protocol not in PROTOCOLS: raise ReferPix2PixError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
@@ -497,7 +504,7 @@ def run_eval(protocol:str='world', # one of PROTOCOLS
     if setting != 'iterative' and protocol not in ('magicbrush', 'coreferedit'):
         raise ReferPix2PixError(f"--setting {setting} applies to the magicbrush and coreferedit protocols, not {protocol}")
     if protocol == 'world':
-        return evaluate_world(data, model, split or 'test', n, gt_mask, steps, seed, device, out, progress, method=method, grounder=grounder, scheduler=scheduler)
+        return evaluate_world(data, model, split or 'test', n, gt_mask, steps, seed, device, out, progress, method=method, grounder=grounder, scheduler=scheduler, grounding=grounding)
     d = Path(data); world = _is_world(d)
     if not d.exists(): raise ReferPix2PixError(f"{d}: no such data folder")
     if protocol == 'magicbrush':
@@ -508,7 +515,7 @@ def run_eval(protocol:str='world', # one of PROTOCOLS
     elif protocol == 'coreferedit': ds = CoReferEdit(d/'coreferedit'/'sessions.json' if world else d, split=split or ('test' if world else None))
     else: ds = world_reason_edit_samples(d, split or 'test', n) if world else reason_edit_samples(d)
     fm, lp, minfo = _feature_models(protocol, clip, dino, lpips_weights, device) if features else (None, None, None)
-    editor, info = load_editor(method, model, grounder, steps=steps, device=device, gt_mask=gt_mask, scheduler=scheduler)
+    editor, info = load_editor(method, model, grounder, steps=steps, device=device, gt_mask=gt_mask, scheduler=scheduler, grounding=grounding)
     kw = dict(n=n, gt_mask=gt_mask, models=fm, seed=seed, progress=progress)
     if protocol == 'magicbrush': rep = evaluate_magicbrush(editor, ds, setting=setting, captions=captions, **kw)
     elif protocol == 'gqa-inpaint': rep = evaluate_gqa_inpaint(editor, ds, **kw)

@@ -20,9 +20,9 @@ from .grounder import Grounder, GroundingState
 from .editor import EditorModel, paste_outside, _atomic_dir   # one atomic-folder writer for both
 
 # %% auto #0
-__all__ = ['FORMAT', 'MODEL_FOLDERS', 'ASSETS', 'DEFAULT_MODEL', 'SESSION_FORMAT', 'SESSION_VERSION',
-           'ReferPix2PixPipelineOutput', 'ReferPix2PixPipeline', 'check_model_dir', 'SessionError', 'Turn',
-           'EditSession']
+__all__ = ['FORMAT', 'MODEL_FOLDERS', 'ASSETS', 'DEFAULT_MODEL', 'SESSION_FORMAT', 'SESSION_VERSION', 'GROUNDING_FRAMES',
+           'ReferPix2PixPipelineOutput', 'ReferPix2PixPipeline', 'check_model_dir', 'check_grounding', 'SessionError',
+           'Turn', 'EditSession']
 
 # %% ../nbs/06_pipeline.ipynb #4bdd1a14
 @dataclass
@@ -159,6 +159,12 @@ def __call__(self:ReferPix2PixPipeline, image, # the image to edit: path, PIL or
 
 # %% ../nbs/06_pipeline.ipynb #bc541ad6
 SESSION_FORMAT, SESSION_VERSION = 'referpix2pix-session', 1
+GROUNDING_FRAMES = ('first', 'current')   # the image an edit session's grounder sees: its first image, or the one this turn edits
+
+def check_grounding(frame:str)->str:
+    "`frame` if it is one of `GROUNDING_FRAMES`, else a clear error"
+    if frame not in GROUNDING_FRAMES: raise ReferPix2PixError(f"grounding must be one of {', '.join(GROUNDING_FRAMES)}, got {frame!r}")
+    return frame
 
 class SessionError(ReferPix2PixError):
     "A session file that cannot be read, or an impossible session operation"
@@ -181,8 +187,9 @@ class EditSession:
                  seed:int=0, # turn k uses generator seed `seed + k`
                  autosave:str|Path|None=None, # save to this folder after every finished turn
                  preserve_background:bool=True, # keep pixels outside the dilated mask exactly (see the pipeline)
+                 grounding:str='first', # the image the grounder sees: 'first' (the source; one cached conversation) or 'current' (the image each turn edits)
                  **call_kwargs): # passed to the pipeline on every turn (num_inference_steps, guidance_scale, ...)
-        self.pipe, self.source, self.seed = pipe, load_image(image), seed
+        self.pipe, self.source, self.seed, self.grounding = pipe, load_image(image), seed, check_grounding(grounding)
         self.turns:list[Turn] = []
         self.state = GroundingState()
         self.autosave, self.preserve_background, self.call_kwargs = autosave, preserve_background, call_kwargs
@@ -206,7 +213,7 @@ def edit(self:EditSession, instruction:str, # what to change; pronouns refer to 
     if self.pipe is None: raise SessionError("this session has no pipeline; load it with EditSession.load(path, pipe)")
     instruction = check_instruction(instruction)
     k = len(self.turns); t0 = time.perf_counter()
-    out = self.pipe(self.current, instruction, history=self.history, mask=mask, grounding_image=self.source,
+    out = self.pipe(self.current, instruction, history=self.history, mask=mask, grounding_image=self.source if self.grounding == 'first' else self.current,
                     grounding_state=self.state, generator=torch.Generator().manual_seed(self.seed + k), return_mask=True,
                     preserve_background=self.preserve_background, **{**self.call_kwargs, **kwargs})
     turn = Turn(instruction, out.images[0], np.asarray(out.masks[0]) > 127, 'user' if mask is not None else 'grounder',
@@ -248,7 +255,7 @@ def save(self:EditSession, path:str|Path)->Path:
         if n.isdigit() and int(n) > len(self.turns): stale.unlink()
     sampler = _sampler(self.pipe) if self.pipe is not None else self.recorded_scheduler
     save_json(dict(format=SESSION_FORMAT, version=SESSION_VERSION, source='source.png', seed=self.seed, scheduler=sampler,
-                   preserve_background=self.preserve_background, settings={k: v for k, v in self.call_kwargs.items() if isinstance(v, (int, float, str, bool))},
+                   preserve_background=self.preserve_background, grounding=self.grounding, settings={k: v for k, v in self.call_kwargs.items() if isinstance(v, (int, float, str, bool))},
                    turns=rec), d/'session.json')
     return d
 
@@ -262,7 +269,7 @@ def load(cls:EditSession, path:str|Path, pipe:ReferPix2PixPipeline|None=None, **
     if rec.get('format') != SESSION_FORMAT: raise SessionError(f"{f}: not a referpix2pix session file")
     if rec.get('version', 0) > SESSION_VERSION: raise SessionError(f"{f}: written by a newer version (format {rec['version']} > {SESSION_VERSION})")
     s = cls(pipe, d/rec['source'], seed=rec.get('seed', 0), preserve_background=rec.get('preserve_background', True),
-            **{**rec.get('settings', {}), **kwargs})
+            **{'grounding': rec.get('grounding', 'first'), **rec.get('settings', {}), **kwargs})
     s.recorded_scheduler = rec.get('scheduler')
     if pipe is not None and s.recorded_scheduler not in (None, now := _sampler(pipe)):
         warnings.warn(f"{f}: the session was sampled with {s.recorded_scheduler} but this pipeline samples with {now}; "

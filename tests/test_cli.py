@@ -393,6 +393,17 @@ def test_train_editor_fine_tunes_a_given_editor(tmp_path, world, model_dir):
     assert not all(a.equal(b) for a, b in zip(start.unet.state_dict().values(), tuned.unet.state_dict().values()))
     one_line_error(*run(['train', 'editor', '--data', world, '--out', tmp_path/'x', '--editor', tmp_path/'none', '--quiet']), 'no such folder')
 
+def test_edit_and_eval_grounding_option(tmp_path, model_dir, scene, world):
+    "--grounding current grounds each turn on the image it edits: recorded in session.json and in the eval report; first is the default"
+    for name, frame in [('f', None), ('c', 'current')]:
+        rc, err = edit(scene, '-i', 'make the red square blue', '-i', 'make it green', '--steps', 2, *(['--grounding', frame] if frame else []), model=model_dir, out=tmp_path/name)
+        assert rc == 0, err
+        assert json.loads((tmp_path/name/'session.json').read_text())['grounding'] == (frame or 'first')
+    rc, err = run(['eval', '--model', model_dir, '--data', world, '--out', tmp_path/'cur.json', '--n', 1, '--steps', 2, '--grounding', 'current', '--quiet'])
+    assert rc == 0, err
+    assert json.loads((tmp_path/'cur.json').read_text())['settings']['grounding'] == 'current'
+    with pytest.raises(SystemExit): run(['edit', scene, '-i', 'make it red', '--grounding', 'last'])
+
 def test_edit_scheduler_option(tmp_path, model_dir, scene):
     "--scheduler swaps the sampler: same seed, other images; the deterministic DPM-Solver++ repeats exactly"
     outs = {}
