@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from .core import ReferPix2PixError, get_device, save_json, seed_everything
 from .grounder import Grounder, GroundingState
-from .data.datasets import world_stage1, CoReferEdit, NEW_CLASSES
+from .data.datasets import world_stage1, CoReferEdit, check_new_classes
 from .metrics import GroundingMeter, mask_iou
 from .train import TrainConfig, train, latest_checkpoint
 
@@ -402,7 +402,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     if not (data/'coreferedit'/'sessions.json').exists():
         raise ReferPix2PixError(f"{data}: not a data folder written by `referpix2pix data shapes` (no coreferedit/sessions.json)")
     check_referent_target(referent_target)   # before any pre-training runs
-    if new_classes not in NEW_CLASSES: raise ReferPix2PixError(f"new_classes must be one of {NEW_CLASSES}, got {new_classes!r}")
+    check_new_classes(new_classes)
     if threads: torch.set_num_threads(threads)
     seed_everything(seed)
     ds = plain_referring(data, 'train') if plain else world_stage1(data, 'train', referring=referring, coref=coref, semantic=semantic, new_classes=new_classes, seed=seed)

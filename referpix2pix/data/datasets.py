@@ -19,10 +19,10 @@ from ..templates import (EDIT_TEMPLATES, COREF_TEMPLATES, MASK_QUESTIONS, DEFAUL
 __all__ = ['REFER_SPLIT_BY', 'NEW_CLASSES', 'MAGICBRUSH_COLUMNS', 'IP2P_COLUMNS', 'GQA_REMOVE_RELATIONS', 'WORLD_SPLITS',
            'DatasetError', 'read_json', 'open_image', 'load_pickle_safe', 'rle_counts_from_string',
            'rle_counts_to_string', 'rle_decode', 'rle_encode', 'polygons_to_mask', 'decode_segmentation',
-           'SampleDataset', 'to_iterable', 'referent_pronoun', 'RefCOCO', 'category_phrase', 'magicbrush_mask',
-           'open_hf_table', 'MagicBrush', 'InstructPix2Pix', 'center_crop_square', 'GQAInpaint', 'CoReferEdit',
-           'resize_square', 'collate_stage1', 'collate_stage2', 'world_stage1', 'world_stage2', 'mask_view',
-           'show_edit_samples', 'show_grounding_samples']
+           'SampleDataset', 'to_iterable', 'referent_pronoun', 'RefCOCO', 'check_new_classes', 'category_phrase',
+           'magicbrush_mask', 'open_hf_table', 'MagicBrush', 'InstructPix2Pix', 'center_crop_square', 'GQAInpaint',
+           'CoReferEdit', 'resize_square', 'collate_stage1', 'collate_stage2', 'world_stage1', 'world_stage2',
+           'mask_view', 'show_edit_samples', 'show_grounding_samples']
 
 # %% ../../nbs/03_datasets.ipynb #9ec973fc
 class DatasetError(ReferPix2PixError, ValueError):
@@ -271,12 +271,16 @@ def _sample(self:RefCOCO, rec:dict, turns:int=1, seed:int=0, new_classes:list|No
 
 NEW_CLASSES = ('coco', 'dataset')
 
+def check_new_classes(which:str)->str:
+    "`which` if it names a `{new_class}` vocabulary (`NEW_CLASSES`), else a clear error"
+    if which not in NEW_CLASSES: raise DatasetError(f"new_classes must be one of {NEW_CLASSES}, got {which!r}")
+    return which
+
 @patch
 def new_class_words(self:RefCOCO, which:str='coco', # 'coco': COCO's 80 classes (the paper's); 'dataset': this data set's categories
                    )->list:
     "The vocabulary the `{new_class}` slot of the edit templates is drawn from"
-    if which not in NEW_CLASSES: raise ValueError(f"new_classes must be one of {NEW_CLASSES}, got {which!r}")
-    return list(COCO_CLASSES) if which == 'coco' else sorted(set(self.cats.values()))
+    return list(COCO_CLASSES) if check_new_classes(which) == 'coco' else sorted(set(self.cats.values()))
 
 @patch
 def refercoco_edit(self:RefCOCO, split:str|list|None=None, # keep refs of these splits (None: all)
