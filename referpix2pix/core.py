@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #10bb5797
 from __future__ import annotations
-import os, io, random, tempfile, contextlib, math, json
+import os, io, random, tempfile, contextlib, math, json, shutil, atexit
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 import numpy as np
@@ -14,9 +14,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # %% auto #0
 __all__ = ['PRESETS', 'MAX_PIXELS', 'MIN_SIZE', 'MAX_INSTRUCTION_CHARS', 'ReferPix2PixError', 'ImageInputError',
            'InstructionError', 'ModelLoadError', 'DeviceError', 'Preset', 'register_preset', 'get_preset', 'get_device',
-           'get_dtype', 'seed_everything', 'atomic_write', 'atomic_save', 'save_json', 'to_rgb', 'load_image', 'Fit',
-           'fit_size', 'fit_image', 'restore_image', 'pil_to_tensor', 'tensor_to_pil', 'load_mask', 'mask_to_pil',
-           'overlay_mask', 'check_instruction', 'show_images']
+           'get_dtype', 'seed_everything', 'scratch_dir', 'clean_scratch', 'atomic_write', 'atomic_save', 'save_json',
+           'to_rgb', 'load_image', 'Fit', 'fit_size', 'fit_image', 'restore_image', 'pil_to_tensor', 'tensor_to_pil',
+           'load_mask', 'mask_to_pil', 'overlay_mask', 'check_instruction', 'show_images']
 
 # %% ../nbs/00_core.ipynb #854adbc3
 class ReferPix2PixError(Exception):
@@ -120,6 +120,24 @@ def seed_everything(seed:int=0, # seed for python, numpy and torch (all devices)
     "Seed every RNG we use and return a CPU `torch.Generator` with the same seed"
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+# %% ../nbs/00_core.ipynb #bb7c60a4
+_SCRATCH: list[Path] = []
+
+def scratch_dir(prefix:str='referpix2pix-', # folder name prefix in the system's temp folder
+               )->Path:
+    "A new empty temporary folder, removed by `clean_scratch` (called at interpreter exit too)"
+    d = Path(tempfile.mkdtemp(prefix=prefix)); _SCRATCH.append(d); return d
+
+def clean_scratch()->int:
+    "Remove every folder `scratch_dir` made in this process; returns how many were removed"
+    n = 0
+    while _SCRATCH:
+        d = _SCRATCH.pop(); shutil.rmtree(d, ignore_errors=True); n += 1
+    return n
+
+atexit.register(clean_scratch)
+
 
 # %% ../nbs/00_core.ipynb #ca6c6657
 @contextlib.contextmanager

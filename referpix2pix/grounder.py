@@ -165,9 +165,12 @@ def load_sam(checkpoint:str|Path, # SAM's official .pth (a `torch.save`d state d
 
 # %% ../nbs/04_grounder.ipynb #1e70285d
 def tiny_llava_config(tokenizer, # supplies vocabulary size and the `<image>` / pad / bos / eos ids
-                      preset='tiny')->LlavaConfig:
+                      preset='tiny',
+                      llm_layers:int|None=None, # Llama decoder layers; None: the preset's
+                     )->LlavaConfig:
     "A small `LlavaConfig` (CLIP vision tower + Llama LLM) sized by the preset"
-    g = {**TINY_DEFAULTS, **get_preset(preset).grounder}
+    g = {**TINY_DEFAULTS, **get_preset(preset).grounder, **({} if llm_layers is None else dict(llm_layers=llm_layers))}
+    if g['llm_layers'] < 1: raise ReferPix2PixError(f"llm_layers must be at least 1, not {g['llm_layers']}")
     vc = CLIPVisionConfig(hidden_size=g['vision_hidden'], intermediate_size=g['vision_intermediate'],
                           num_hidden_layers=g['vision_layers'], num_attention_heads=g['vision_heads'],
                           image_size=g['vision_image_size'], patch_size=g['vision_patch'], projection_dim=g['vision_hidden'])
@@ -318,20 +321,21 @@ def build(cls:Grounder, preset:str='tiny', # 'tiny' (from scratch) or 'full' (pr
           trainable:str|None=None, # 'all', 'lisa' or 'none'; default 'all' from scratch, 'lisa' for pretrained presets
           device='auto', dtype='fp32', seed:int=0, # seed of the random initialisation
           max_length:int|None=None, # longest training sequence (tokens); default: the preset's
-          **kwargs, # full: `llava=`, `sam_checkpoint=`, `sam_type=` override the preset's; tiny: `dense_prompt=`
+          **kwargs, # full: `llava=`, `sam_checkpoint=`, `sam_type=` override the preset's; tiny: `dense_prompt=`, `llm_layers=`
          )->Grounder:
     "A new Grounder for a preset"
     p = get_preset(preset); g = {**TINY_DEFAULTS, **p.grounder}
     max_length = max_length or g['max_length']
-    dense = kwargs.pop('dense_prompt', None)
+    dense, llm_layers = kwargs.pop('dense_prompt', None), kwargs.pop('llm_layers', None)
     if 'llava' in g:
         if dense: raise ReferPix2PixError(f"dense_prompt is an option of presets built from scratch, not of {p.name!r} (the paper's sparse prompt)")
+        if llm_layers is not None: raise ReferPix2PixError(f"llm_layers is an option of presets built from scratch; {p.name!r} takes its LLM from the LLaVA it loads")
         kw = {**dict(llava=g['llava'], sam_checkpoint=g.get('sam_checkpoint'), sam_type=g.get('sam_type', 'auto'),
                      max_length=max_length), **kwargs}
         return cls.from_llava(tokenizer=tokenizer, trainable=trainable or 'lisa', device=device, dtype=dtype, seed=seed, **kw)
     tokenizer = tokenizer or train_tokenizer(g['vocab_size'])
     if SEG_TOKEN not in tokenizer.get_vocab(): raise ModelLoadError(f"tokenizer has no {SEG_TOKEN} token")
-    cfg = GrounderConfig(llava=tiny_llava_config(tokenizer, p).to_dict(), sam=sam_config(p), preset=p.name,
+    cfg = GrounderConfig(llava=tiny_llava_config(tokenizer, p, llm_layers=llm_layers).to_dict(), sam=sam_config(p), preset=p.name,
                          seg_token_id=tokenizer.convert_tokens_to_ids(SEG_TOKEN), conv_style=g['conv_style'],
                          max_length=max_length, dense_prompt=g['dense_prompt'] if dense is None else bool(dense))
     return _place(cls.from_config(cfg, tokenizer, seed=seed).set_trainable(trainable or 'all'), device, dtype)

@@ -396,6 +396,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
                    vision_steps:int=0, # tiny preset: shape/colour pre-training steps of the vision tower before stage 1 (`pretrain_vision`; 0: none)
                    freeze_vision:bool=False, # keep the vision tower fixed in stage 1 (as LISA keeps CLIP fixed)
                    new_classes:str='coco', # ReferCOCO_edit(^coref) `{new_class}` words: 'coco' (the paper's) or 'dataset' (the world's shapes)
+                   llm_layers:int|None=None, # tiny preset: Llama decoder layers (None: the preset's 2; the bundled grounder has 3)
                   )->dict:
     "Train a grounder on a synthetic-world folder (or one of the ablation mixtures) and report held-out grounding by turn type"
     data, out = Path(data), Path(out)
@@ -406,7 +407,9 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     if threads: torch.set_num_threads(threads)
     seed_everything(seed)
     ds = plain_referring(data, 'train') if plain else world_stage1(data, 'train', referring=referring, coref=coref, semantic=semantic, new_classes=new_classes, seed=seed)
-    g = model or Grounder.build(preset, device=device, seed=seed, **({} if dense_prompt is None else dict(dense_prompt=dense_prompt)))
+    if model is not None and llm_layers is not None: raise ReferPix2PixError("llm_layers builds a new model; it cannot resize the `model` given")
+    g = model or Grounder.build(preset, device=device, seed=seed, **({} if dense_prompt is None else dict(dense_prompt=dense_prompt)),
+                                **({} if llm_layers is None else dict(llm_layers=llm_layers)))
     qa = None
     tdev = 'cpu' if get_device(device).type == 'cpu' else 'auto'
     sam_steps = (600 if preset == 'tiny' else 0) if sam_steps is None else sam_steps
@@ -438,7 +441,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     g.save_pretrained(out/'grounder')
     test = CoReferEdit(data/'coreferedit'/'sessions.json', split='test')
     report = dict(grounding=grounding_report(g, test, eval_n, progress=progress), sam_pretraining=sam, vision_pretraining=vision, freeze_vision=freeze_vision, qa_pretraining=qa, train_seconds=train_s, steps=steps,
-                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, coref=coref and not plain, referring=referring or plain, semantic=semantic and not plain, new_classes=new_classes, plain=plain, preset=preset, train_samples=len(ds), threads=torch.get_num_threads())
+                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, coref=coref and not plain, referring=referring or plain, semantic=semantic and not plain, new_classes=new_classes, plain=plain, preset=preset, llm_layers=g.config.llava['text_config']['num_hidden_layers'], train_samples=len(ds), threads=torch.get_num_threads())
     save_json(report, out/'report.json')
     return report
 
