@@ -408,8 +408,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     seed_everything(seed)
     ds = plain_referring(data, 'train') if plain else world_stage1(data, 'train', referring=referring, coref=coref, semantic=semantic, new_classes=new_classes, seed=seed)
     if model is not None and llm_layers is not None: raise ReferPix2PixError("llm_layers builds a new model; it cannot resize the `model` given")
-    g = model or Grounder.build(preset, device=device, seed=seed, **({} if dense_prompt is None else dict(dense_prompt=dense_prompt)),
-                                **({} if llm_layers is None else dict(llm_layers=llm_layers)))
+    g = model or Grounder.build(preset, device=device, seed=seed, dense_prompt=dense_prompt, llm_layers=llm_layers)   # None: the preset's
     qa = None
     tdev = 'cpu' if get_device(device).type == 'cpu' else 'auto'
     sam_steps = (600 if preset == 'tiny' else 0) if sam_steps is None else sam_steps

@@ -38,7 +38,6 @@ if __name__ == '__main__':
     a = ap.parse_args()
     if not a.layers >= 1 or not -a.layers <= a.feature_layer <= -1:
         ap.error(f"--feature-layer must lie in [-{a.layers}, -1] for a {a.layers}-layer tower")
-    if a.llm_layers < 1: ap.error('--llm-layers must be at least 1')
     tiny = get_preset('tiny')
     register_preset(dataclasses.replace(tiny, grounder={**tiny.grounder, 'vision_layers': a.layers, 'vision_feature_layer': a.feature_layer}))
     r = train_grounder(a.world, a.out, steps=a.steps, sam_steps=a.sam_steps, lr=a.lr, eval_every=a.eval_every,
