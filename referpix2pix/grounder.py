@@ -60,6 +60,7 @@ SAM_CONFIGS = {
                   global_attn_indexes=[2, 5, 8, 11], window_size=14, **_SAM_DECODER)}
 
 def sam_config(name:str|dict|Preset='tiny', # 'vit_h' / 'vit_l' / 'vit_b', a preset (or its name), or a config dict
+               sam_patch:int|None=None, # a preset built from scratch: SAM's patch size (None: the preset's); the mask decoder works at 4x its grid
               )->dict:
     "The SAM architecture dict of an official model or of a preset"
     if isinstance(name, dict): return copy.deepcopy(name)
@@ -67,7 +68,12 @@ def sam_config(name:str|dict|Preset='tiny', # 'vit_h' / 'vit_l' / 'vit_b', a pre
     if not isinstance(name, Preset) and name not in PRESETS:
         raise ModelLoadError(f"Unknown SAM type {name!r}; use one of {[*SAM_CONFIGS, *PRESETS]} or a config dict")
     p = get_preset(name); g = {**TINY_DEFAULTS, **p.grounder}
-    if 'sam_type' in g: return sam_config(g['sam_type'])
+    if 'sam_type' in g:
+        if sam_patch is not None: raise ReferPix2PixError(f"sam_patch is an option of presets built from scratch; {p.name!r} uses the official {g['sam_type']}")
+        return sam_config(g['sam_type'])
+    if sam_patch is not None: g['sam_patch'] = sam_patch
+    if g['sam_patch'] < 1 or g['sam_image_size'] % g['sam_patch']:
+        raise ReferPix2PixError(f"sam_patch must divide SAM's input size {g['sam_image_size']}, not {g['sam_patch']}")
     return dict(type=p.name, image_size=g['sam_image_size'], patch_size=g['sam_patch'], embed_dim=g['sam_embed_dim'],
                 depth=g['sam_depth'], num_heads=g['sam_heads'], global_attn_indexes=list(g['sam_global_attn']),
                 window_size=g['sam_window'], prompt_dim=g['prompt_dim'], decoder_depth=g['sam_decoder_depth'],
@@ -321,21 +327,22 @@ def build(cls:Grounder, preset:str='tiny', # 'tiny' (from scratch) or 'full' (pr
           trainable:str|None=None, # 'all', 'lisa' or 'none'; default 'all' from scratch, 'lisa' for pretrained presets
           device='auto', dtype='fp32', seed:int=0, # seed of the random initialisation
           max_length:int|None=None, # longest training sequence (tokens); default: the preset's
-          **kwargs, # full: `llava=`, `sam_checkpoint=`, `sam_type=` override the preset's; tiny: `dense_prompt=`, `llm_layers=`
+          **kwargs, # full: `llava=`, `sam_checkpoint=`, `sam_type=` override the preset's; tiny: `dense_prompt=`, `llm_layers=`, `sam_patch=`
          )->Grounder:
     "A new Grounder for a preset"
     p = get_preset(preset); g = {**TINY_DEFAULTS, **p.grounder}
     max_length = max_length or g['max_length']
-    dense, llm_layers = kwargs.pop('dense_prompt', None), kwargs.pop('llm_layers', None)
+    dense, llm_layers, sam_patch = kwargs.pop('dense_prompt', None), kwargs.pop('llm_layers', None), kwargs.pop('sam_patch', None)
     if 'llava' in g:
         if dense: raise ReferPix2PixError(f"dense_prompt is an option of presets built from scratch, not of {p.name!r} (the paper's sparse prompt)")
         if llm_layers is not None: raise ReferPix2PixError(f"llm_layers is an option of presets built from scratch; {p.name!r} takes its LLM from the LLaVA it loads")
+        if sam_patch is not None: raise ReferPix2PixError(f"sam_patch is an option of presets built from scratch; {p.name!r} loads an official SAM")
         kw = {**dict(llava=g['llava'], sam_checkpoint=g.get('sam_checkpoint'), sam_type=g.get('sam_type', 'auto'),
                      max_length=max_length), **kwargs}
         return cls.from_llava(tokenizer=tokenizer, trainable=trainable or 'lisa', device=device, dtype=dtype, seed=seed, **kw)
     tokenizer = tokenizer or train_tokenizer(g['vocab_size'])
     if SEG_TOKEN not in tokenizer.get_vocab(): raise ModelLoadError(f"tokenizer has no {SEG_TOKEN} token")
-    cfg = GrounderConfig(llava=tiny_llava_config(tokenizer, p, llm_layers=llm_layers).to_dict(), sam=sam_config(p), preset=p.name,
+    cfg = GrounderConfig(llava=tiny_llava_config(tokenizer, p, llm_layers=llm_layers).to_dict(), sam=sam_config(p, sam_patch), preset=p.name,
                          seg_token_id=tokenizer.convert_tokens_to_ids(SEG_TOKEN), conv_style=g['conv_style'],
                          max_length=max_length, dense_prompt=g['dense_prompt'] if dense is None else bool(dense))
     return _place(cls.from_config(cfg, tokenizer, seed=seed).set_trainable(trainable or 'all'), device, dtype)
