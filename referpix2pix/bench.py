@@ -16,7 +16,7 @@ from transformers import LlavaConfig, LlavaForConditionalGeneration
 from torch.utils.flop_counter import FlopCounterMode
 from .core import ReferPix2PixError, DeviceError, Preset, get_preset, get_device, get_dtype, seed_everything
 from .templates import SEG_TOKEN, IMAGE_TOKEN
-from .grounder import Grounder, GroundingState, GrounderConfig, full_config, llama_style_tokenizer, build_sam, sam_config, _place
+from .grounder import Grounder, GroundingState, GrounderConfig, full_config, llama_style_tokenizer, build_sam, sam_config, _place, sam_single_masks
 from .editor import EditorModel, editor_config
 from .pipeline import ReferPix2PixPipeline
 from .evaluate import ip2p_pipeline
@@ -28,7 +28,7 @@ __all__ = ['BENCH_INSTRUCTIONS', 'SD15_EDITOR', 'FULL_RANDOM', 'SCHEDULERS', 'CH
            'bench_preset', 'full_grounder_config', 'random_grounder', 'check_dtype', 'refuse_full_on_cpu', 'build_pair',
            'bench_scene', 'scheduler_spec', 'make_scheduler', 'set_scheduler', 'scheduler_name', 'apply_options',
            'turn_output', 'compare_outputs', 'within_tolerance', 'prepare_pair', 'run_bench', 'world_folder',
-           'train_throughput', 'profile_turn', 'compare_options', 'solver_quality']
+           'train_throughput', 'decoder_batching', 'profile_turn', 'compare_options', 'solver_quality']
 
 # %% ../nbs/15_bench.ipynb #4cebecca
 BENCH_INSTRUCTIONS = ['make the left red circle blue', 'now make it bigger', 'replace it with a star', 'make it green', 'remove it']
@@ -289,7 +289,7 @@ def run_bench(preset:str|Preset='tiny', device='cpu', steps:int=20, turns:int=5,
          'warmup_seconds': {k: v[0] for k, v in first.items() if v}}
     if compile: r['compile_seconds'] = {k: max(0.0, v - med[k]) for k, v in info['first_call_seconds'].items()}   # first call minus a steady one
     if 'check' in info: r['check'] = info['check']
-    if train: r['train'] = train_throughput(preset, dev, data=data, steps=train_steps, seed=seed, force=force)
+    if train: r['train'] = train_throughput(preset, dev, data=data, steps=train_steps, seed=seed, force=force); r['decoder_batching'] = decoder_batching(preset, dev, seed=seed)
     return r
 
 # %% ../nbs/15_bench.ipynb #952c4f4a
@@ -346,6 +346,29 @@ def train_throughput(preset:str|Preset='tiny', device='cpu',
         if tmp is not None: tmp.cleanup()
     out.update(preset=p.name, device=str(dev), dtype=str(dt).replace('torch.', ''), steps=steps, threads=torch.get_num_threads())
     return out
+
+def decoder_batching(preset:str|Preset='tiny', device='cpu', batch_sizes:tuple=(1, 4, 16, 32), # images per batch, one prompt each
+                     runs:int=5, warmup:int=1, seed:int=0)->list:
+    "Per batch size: median seconds of SAM mask decoding (forward + backward) as one decoder call per image and as one `sam_single_masks` call"
+    p = bench_preset(preset); dev = get_device(device)
+    if p.name == 'full' and dev.type == 'cpu': raise ReferPix2PixError("decoder_batching('full') builds SAM ViT-H's decoder inputs; run it on a GPU")
+    sam = build_sam(sam_config(p)).to(dev); pe = sam.prompt_encoder; D, (h, w) = pe.embed_dim, pe.image_embedding_size
+    gen, rows = torch.Generator().manual_seed(seed), []
+    for B in batch_sizes:
+        emb = torch.randn(B, D, h, w, generator=gen).to(dev).requires_grad_(); sparse = torch.randn(B, 1, D, generator=gen).to(dev).requires_grad_()
+        dense, ipe = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(B, -1, h, w), pe.get_dense_pe()
+        per_image = lambda: torch.cat([sam.mask_decoder(image_embeddings=emb[i:i + 1], image_pe=ipe, sparse_prompt_embeddings=sparse[i:i + 1],
+                                                        dense_prompt_embeddings=dense[i:i + 1], multimask_output=False)[0] for i in range(B)])
+        batched = lambda: sam_single_masks(sam, emb, ipe, sparse, dense)
+        with torch.no_grad(): diff = float((per_image() - batched()).abs().max())
+        ts = {'per_image': [], 'batched': []}
+        for k in range(warmup + runs):                    # alternate so drifts in machine load hit both
+            for name, f in (('per_image', per_image), ('batched', batched)):
+                t = _timed(lambda: f().square().mean().backward(), dev)
+                if k >= warmup: ts[name].append(t)
+        med = {k: statistics.median(v) for k, v in ts.items()}
+        rows.append(dict(images=B, per_image_seconds=med['per_image'], batched_seconds=med['batched'], speedup=med['per_image'] / med['batched'], max_abs_diff=diff))
+    return rows
 
 # %% ../nbs/15_bench.ipynb #c24d791c
 def _parts(pipe)->dict:

@@ -31,8 +31,8 @@ from .templates import (train_tokenizer, build_conversation, Conversation, STYLE
 __all__ = ['CLIP_MEAN', 'CLIP_STD', 'SAM_PIXEL_MEAN', 'SAM_PIXEL_STD', 'LLM_QV', 'LISA_LORA', 'LOSS_WEIGHTS', 'HEAT_WEIGHT',
            'FORMAT', 'TINY_DEFAULTS', 'SAM_CONFIGS', 'sam_config', 'build_sam', 'sam_shapes', 'infer_sam_type',
            'load_sam', 'tiny_llava_config', 'llava15_config', 'GrounderConfig', 'Grounder', 'full_config',
-           'GrounderOutput', 'dice_loss', 'mask_losses', 'heat_targets', 'llama_style_tokenizer', 'write_tiny_llava',
-           'write_sam_checkpoint', 'image_key', 'GroundingState']
+           'GrounderOutput', 'sam_single_masks', 'dice_loss', 'mask_losses', 'heat_targets', 'llama_style_tokenizer',
+           'write_tiny_llava', 'write_sam_checkpoint', 'image_key', 'GroundingState']
 
 # %% ../nbs/04_grounder.ipynb #255b9d08
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -469,11 +469,11 @@ def image_token_states(self:Grounder, hidden:torch.Tensor, # [T, H] last-layer h
 
 @patch
 def heat_logits(self:Grounder, seg_hidden:torch.Tensor, # [n, H] hidden states at [SEG]
-                image_tokens:torch.Tensor, # [g*g, H] from `image_token_states`
+                image_tokens:torch.Tensor, # [g*g, H] from `image_token_states` (one image), or [n, g*g, H] (each [SEG]'s own image)
                )->torch.Tensor:
     "Referent heatmap logits [n, g*g]: scaled dot products of the [SEG] queries with the image-token keys"
     q, k = self.f_heat['q'](seg_hidden), self.f_heat['k'](image_tokens)
-    return q @ k.T / math.sqrt(q.shape[-1])
+    return (q @ k.T if k.ndim == 2 else torch.einsum('nd,nkd->nk', q, k)) / math.sqrt(q.shape[-1])
 
 @patch
 def heat_prompt(self:Grounder, heat:torch.Tensor, # [n, g*g] logits in CLIP's frame
@@ -490,11 +490,25 @@ def heat_prompt(self:Grounder, heat:torch.Tensor, # [n, g*g] logits in CLIP's fr
     keep[..., :max(1, round(M[0] * h / self.sam.image_encoder.img_size)), :max(1, round(M[1] * w / self.sam.image_encoder.img_size))] = 1
     return p * keep
 
+def sam_single_masks(sam, # a segment-anything `Sam`
+                     image_embeddings:torch.Tensor, # [n, D, h, w]: row i is prompt i's own image embedding
+                     image_pe:torch.Tensor, # [1, D, h, w] `prompt_encoder.get_dense_pe()`
+                     sparse:torch.Tensor, # [n, k, D] sparse prompt embeddings
+                     dense:torch.Tensor, # [n, D, h, w] dense prompt embeddings
+                    )->torch.Tensor:
+    "Low-resolution logits [n, 1, 4h, 4w] of SAM's mask decoder with `multimask_output=False`, each prompt on its own image's embedding"
+    md = sam.mask_decoder   # its own modules; `MaskDecoder.predict_masks` repeats ONE image's embedding for all its prompts
+    tokens = torch.cat([md.iou_token.weight, md.mask_tokens.weight]).unsqueeze(0).expand(len(sparse), -1, -1)
+    src = image_embeddings + dense; b, c, h, w = src.shape
+    hs, src = md.transformer(src, image_pe.expand(b, -1, -1, -1), torch.cat((tokens, sparse), 1))
+    up = md.output_upscaling(src.transpose(1, 2).reshape(b, c, h, w))
+    return (md.output_hypernetworks_mlps[0](hs[:, 1])[:, None] @ up.flatten(2)).view(b, 1, *up.shape[-2:])   # mask token 0: the single-mask output
+
 @patch
 def decode_masks(self:Grounder, seg_hidden:torch.Tensor, # [n, H] last-layer hidden states at [SEG]
-                 image_embedding:torch.Tensor, # [1, D, h, w] SAM embedding of their image
+                 image_embedding:torch.Tensor, # [1, D, h, w] SAM embedding of their image, or [n, D, h, w]: each [SEG]'s own image (one size)
                  input_size:tuple, orig_size:tuple, # (h, w) resized in SAM's input, and original
-                 image_tokens:torch.Tensor|None=None, # [g*g, H] the image's token states (needed by `dense_prompt` models)
+                 image_tokens:torch.Tensor|None=None, # [g*g, H] the image's token states, or [n, g*g, H] (needed by `dense_prompt` models)
                  return_heat:bool=False, # also return the heatmap logits [n, g*g] (None without `dense_prompt`)
                 ):
     "Mask logits [n, H, W] = D_SAM(f_t2m(h_[SEG]), E_SAM(x)) at the original size (with `dense_prompt`: SAM's mask prompt is the [SEG] heatmap)"
@@ -506,8 +520,11 @@ def decode_masks(self:Grounder, seg_hidden:torch.Tensor, # [n, H] last-layer hid
         heat = self.heat_logits(seg_hidden, image_tokens)
         dense = pe.mask_downscaling(self.heat_prompt(heat, input_size, orig_size).to(image_embedding.dtype))
     else: dense = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(len(sparse), -1, *pe.image_embedding_size)
-    low, _ = self.sam.mask_decoder(image_embeddings=image_embedding, image_pe=pe.get_dense_pe().to(image_embedding.dtype),
-                                   sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=False)
+    image_pe = pe.get_dense_pe().to(image_embedding.dtype)
+    if len(image_embedding) == 1:
+        low, _ = self.sam.mask_decoder(image_embeddings=image_embedding, image_pe=image_pe, sparse_prompt_embeddings=sparse,
+                                       dense_prompt_embeddings=dense, multimask_output=False)
+    else: low = sam_single_masks(self.sam, image_embedding, image_pe, sparse, dense)
     masks = self.sam.postprocess_masks(low, tuple(input_size), tuple(orig_size))[:, 0]
     return (masks, heat) if return_heat else masks
 
@@ -528,11 +545,17 @@ def forward(self:Grounder, input_ids:torch.Tensor, # [B, T] with <image> expande
                            past_key_values=past_key_values, use_cache=use_cache)
     h = out.last_hidden_state
     if image_embeddings is None: image_embeddings = self.encode_images(sam_pixel_values)
-    res = [self.decode_masks(h[b, input_ids[b] == self.seg_token_id], image_embeddings[b:b+1], sam_input_sizes[b], orig_sizes[b],
-                             image_tokens=self.image_token_states(h[b], input_ids[b]) if self.f_heat is not None else None, return_heat=True)
-           for b in range(len(input_ids))]
-    return GrounderOutput([m for m, _ in res], self.llava.lm_head(h) if return_logits else None, h, image_embeddings, out.past_key_values,
-                          heat_logits=[t for _, t in res] if self.f_heat is not None else None)
+    seg = input_ids == self.seg_token_id; counts = seg.sum(1).tolist()
+    toks = torch.stack([self.image_token_states(h[b], input_ids[b]) for b in range(len(h))]) if self.f_heat is not None else None
+    groups, masks, heat = {}, [None] * len(h), [None] * len(h)
+    for b in range(len(h)): groups.setdefault((tuple(sam_input_sizes[b]), tuple(orig_sizes[b])), []).append(b)
+    for (size, osize), bs in groups.items():   # one decoder call per image size: every [SEG] of those samples, each on its image
+        row = torch.cat([torch.full((counts[b],), b, dtype=torch.long) for b in bs]).to(h.device)
+        m, t = self.decode_masks(torch.cat([h[b, seg[b]] for b in bs]), image_embeddings[row], size, osize, image_tokens=None if toks is None else toks[row], return_heat=True)
+        for b, mb, tb in zip(bs, m.split([counts[b] for b in bs]), t.split([counts[b] for b in bs]) if t is not None else [None] * len(bs)):
+            masks[b], heat[b] = mb, tb
+    return GrounderOutput(masks, self.llava.lm_head(h) if return_logits else None, h, image_embeddings, out.past_key_values,
+                          heat_logits=heat if self.f_heat is not None else None)
 
 # %% ../nbs/04_grounder.ipynb #7b2978e1
 def dice_loss(logits:torch.Tensor, # mask logits, any shape

@@ -137,17 +137,13 @@ class SamPointTask(torch.nn.Module):
     "SAM's promptable-segmentation task (one positive point per object) as a `training_step` model"
     def __init__(self, sam): super().__init__(); self.sam = sam
     def training_step(self, batch:dict)->dict:
-        from referpix2pix.grounder import dice_loss
-        emb = self.sam.image_encoder(batch['pixels'])
-        pe, dec, losses = self.sam.prompt_encoder, self.sam.mask_decoder, []
-        for i in range(len(emb)):
-            sparse, dense = pe(points=(batch['points'][i:i + 1], torch.ones(1, 1, device=emb.device)), boxes=None, masks=None)
-            low, _ = dec(image_embeddings=emb[i:i + 1], image_pe=pe.get_dense_pe(), sparse_prompt_embeddings=sparse,
-                         dense_prompt_embeddings=dense, multimask_output=False)
-            lg = torch.nn.functional.interpolate(low, batch['masks'].shape[-2:], mode='bilinear', align_corners=False)[0, 0]
-            t = batch['masks'][i].float()
-            losses.append((torch.nn.functional.binary_cross_entropy_with_logits(lg, t), dice_loss(lg, t)))
-        bce = torch.stack([b for b, _ in losses]).mean(); dice = torch.stack([d for _, d in losses]).mean()
+        from referpix2pix.grounder import mask_losses, sam_single_masks
+        emb = self.sam.image_encoder(batch['pixels']); pe = self.sam.prompt_encoder
+        pts = batch['points'].to(emb.device)
+        sparse, dense = pe(points=(pts, torch.ones(len(emb), 1, device=emb.device)), boxes=None, masks=None)
+        low = sam_single_masks(self.sam, emb, pe.get_dense_pe(), sparse, dense)   # one decoder call: each point on its own image
+        lg = torch.nn.functional.interpolate(low, batch['masks'].shape[-2:], mode='bilinear', align_corners=False)[:, 0]
+        bce, dice = mask_losses(list(lg), list(batch['masks'].to(emb.device)))
         return dict(loss=2.0 * bce + 0.5 * dice, bce=bce, dice=dice)
 
 class InstancePoints(torch.utils.data.Dataset):
