@@ -550,10 +550,9 @@ def forward(self:Grounder, input_ids:torch.Tensor, # [B, T] with <image> expande
     groups, masks, heat = {}, [None] * len(h), [None] * len(h)
     for b in range(len(h)): groups.setdefault((tuple(sam_input_sizes[b]), tuple(orig_sizes[b])), []).append(b)
     for (size, osize), bs in groups.items():   # one decoder call per image size: every [SEG] of those samples, each on its image
-        row = torch.cat([torch.full((counts[b],), b, dtype=torch.long) for b in bs]).to(h.device)
+        n = [counts[b] for b in bs]; row = torch.repeat_interleave(torch.tensor(bs, device=h.device), torch.tensor(n, device=h.device))
         m, t = self.decode_masks(torch.cat([h[b, seg[b]] for b in bs]), image_embeddings[row], size, osize, image_tokens=None if toks is None else toks[row], return_heat=True)
-        for b, mb, tb in zip(bs, m.split([counts[b] for b in bs]), t.split([counts[b] for b in bs]) if t is not None else [None] * len(bs)):
-            masks[b], heat[b] = mb, tb
+        for b, mb, tb in zip(bs, m.split(n), t.split(n) if t is not None else [None] * len(bs)): masks[b], heat[b] = mb, tb
     return GrounderOutput(masks, self.llava.lm_head(h) if return_logits else None, h, image_embeddings, out.past_key_values,
                           heat_logits=heat if self.f_heat is not None else None)
 
