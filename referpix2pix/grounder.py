@@ -323,24 +323,27 @@ def from_config(cls:Grounder, config:GrounderConfig, tokenizer=None,
 
 @patch(cls_method=True)
 def build(cls:Grounder, preset:str='tiny', # 'tiny' (from scratch) or 'full' (pretrained LLaVA + SAM)
-          tokenizer=None, # tiny: defaults to `train_tokenizer(vocab_size)`
+          tokenizer=None, # tiny: defaults to `train_tokenizer(vocab_size)` (the preset's size, or `vocab_size=`)
           trainable:str|None=None, # 'all', 'lisa' or 'none'; default 'all' from scratch, 'lisa' for pretrained presets
           device='auto', dtype='fp32', seed:int=0, # seed of the random initialisation
           max_length:int|None=None, # longest training sequence (tokens); default: the preset's
-          **kwargs, # full: `llava=`, `sam_checkpoint=`, `sam_type=` override the preset's; tiny: `dense_prompt=`, `llm_layers=`, `sam_patch=`
+          **kwargs, # full: `llava=`, `sam_checkpoint=`, `sam_type=` override the preset's; tiny: `dense_prompt=`, `llm_layers=`, `sam_patch=`, `vocab_size=`
          )->Grounder:
     "A new Grounder for a preset"
     p = get_preset(preset); g = {**TINY_DEFAULTS, **p.grounder}
     max_length = max_length or g['max_length']
-    dense, llm_layers, sam_patch = kwargs.pop('dense_prompt', None), kwargs.pop('llm_layers', None), kwargs.pop('sam_patch', None)
+    dense, llm_layers, sam_patch, vocab = (kwargs.pop(k, None) for k in ('dense_prompt', 'llm_layers', 'sam_patch', 'vocab_size'))
     if 'llava' in g:
         if dense: raise ReferPix2PixError(f"dense_prompt is an option of presets built from scratch, not of {p.name!r} (the paper's sparse prompt)")
         if llm_layers is not None: raise ReferPix2PixError(f"llm_layers is an option of presets built from scratch; {p.name!r} takes its LLM from the LLaVA it loads")
         if sam_patch is not None: raise ReferPix2PixError(f"sam_patch is an option of presets built from scratch; {p.name!r} loads an official SAM")
+        if vocab is not None: raise ReferPix2PixError(f"vocab_size is an option of presets built from scratch; {p.name!r} uses its LLaVA's tokenizer")
         kw = {**dict(llava=g['llava'], sam_checkpoint=g.get('sam_checkpoint'), sam_type=g.get('sam_type', 'auto'),
                      max_length=max_length), **kwargs}
         return cls.from_llava(tokenizer=tokenizer, trainable=trainable or 'lisa', device=device, dtype=dtype, seed=seed, **kw)
-    tokenizer = tokenizer or train_tokenizer(g['vocab_size'])
+    if tokenizer is not None and vocab is not None: raise ReferPix2PixError("give a tokenizer or a vocab_size to train one, not both")
+    if vocab is not None and vocab < 300: raise ReferPix2PixError(f"vocab_size must be at least 300 (256 byte tokens, the special tokens and some merges), not {vocab}")
+    tokenizer = tokenizer or train_tokenizer(g['vocab_size'] if vocab is None else vocab)
     if SEG_TOKEN not in tokenizer.get_vocab(): raise ModelLoadError(f"tokenizer has no {SEG_TOKEN} token")
     cfg = GrounderConfig(llava=tiny_llava_config(tokenizer, p, llm_layers=llm_layers).to_dict(), sam=sam_config(p, sam_patch), preset=p.name,
                          seg_token_id=tokenizer.convert_tokens_to_ids(SEG_TOKEN), conv_style=g['conv_style'],

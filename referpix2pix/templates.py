@@ -156,16 +156,19 @@ EXTRA_WORDS = ('the a an of in on at to and with left right top bottom middle ce
                'fifth last bigger smaller biggest smallest largest big small large tiny huge one only not most '
                'fewest corners corner that is are it its they them he him she her his their object objects shape '
                'next from above below near beside between color colour background more less than other recolor '
-               'delete erase turn into resize enlarge shrink twice half size').split()
+               'delete erase turn into resize enlarge shrink twice half size '
+               # the synthetic world's referring phrases and edit verbs (`02_shapes`), which split into letters without them
+               'leftmost rightmost topmost lowest nearest closest sixth seventh two three four five all shapes circles '
+               'squares triangles stars hearts crosses diamonds hexagons make change replace let put remove add').split()
 
 def template_corpus(extra:list|None=None)->list:
     "Lines of text covering the package's prompt vocabulary (for training a tokenizer)"
-    lines = list(MASK_QUESTIONS) + [ANSWER, LLAVA_V1_SYSTEM, ' '.join(EXTRA_WORDS)]
+    lines = list(MASK_QUESTIONS) + [f"x. {q}" for q in MASK_QUESTIONS] + [ANSWER, LLAVA_V1_SYSTEM, ' '.join(EXTRA_WORDS)]   # each question also mid-line, as a conversation has it
     rng = random.Random(0)
     for t in EDIT_TEMPLATES + COREF_TEMPLATES:
         for _ in range(20): lines.append(render_instruction(t, rng, class_name=f"the {rng.choice(list(COLORS))} {rng.choice(SHAPES)}",
                                                              reference=rng.choice(['it', 'them', 'him', 'her'])))
-    lines += COCO_CLASSES + list(COLORS) + SHAPES + [f"{c} {s}" for c in COLORS for s in SHAPES]
+    lines += COCO_CLASSES + [' '.join(COCO_CLASSES)] + list(COLORS) + SHAPES + [f"{c} {s}" for c in COLORS for s in SHAPES]
     lines.append(build_conversation(["x", "y"]).render())
     return lines + list(extra or [])
 

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/03_datasets.ipynb #3dfed135
 from __future__ import annotations
-import io, json, pickle, random, re, functools
+import io, json, pickle, random, re, functools, itertools
 from pathlib import Path
 import numpy as np
 import torch
@@ -283,14 +283,38 @@ def new_class_words(self:RefCOCO, which:str='coco', # 'coco': COCO's 80 classes 
     return list(COCO_CLASSES) if check_new_classes(which) == 'coco' else sorted(set(self.cats.values()))
 
 @patch
+def _packed_records(self:RefCOCO, recs:list, k:int, seed:int=0)->list:
+    "Records grouped into conversations of up to `k` expressions of one image, taking each ref in turn (as LISA packs its refer data)"
+    by_image = {}
+    for r in recs: by_image.setdefault(self.refs[r['ref_id']]['image_id'], {}).setdefault(r['ref_id'], []).append(r)
+    out = []
+    for iid, refs in by_image.items():
+        groups = list(refs.values()); _rng(seed, 'pack', iid).shuffle(groups)
+        order = [r for tier in itertools.zip_longest(*groups) for r in tier if r is not None]   # every ref once before any twice
+        out += [order[i:i + k] for i in range(0, len(order), k)]
+    return out
+
+@patch
+def _packed_sample(self:RefCOCO, recs:list, seed:int=0, new_classes:list|None=None)->dict:
+    "One conversation of single-turn ReferCOCO_edit samples of one image: each turn is what `_sample` makes of its record alone"
+    ss = [self._sample(r, turns=1, seed=seed, new_classes=new_classes) for r in recs]
+    return dict(image=ss[0]['image'], **{k: [x for s in ss for x in s[k]] for k in ('instructions', 'masks', 'kinds', 'questions', 'expressions')},
+                id=f"{self.dataset}-refs-" + '-'.join(f"{r['ref_id']}.{r['sent']}" for r in recs))
+
+@patch
 def refercoco_edit(self:RefCOCO, split:str|list|None=None, # keep refs of these splits (None: all)
                    seed:int=0, # seeds the template / slot / question choices
                    per_sentence:bool=True, # one sample per expression (else one random expression per ref)
                    new_classes:str='coco', # `{new_class}` words: 'coco' (the paper's) or 'dataset' (see `new_class_words`)
+                   per_conversation:int=1, # expressions of one image asked in one multi-turn conversation (LISA packs up to 3)
                   )->SampleDataset:
-    "ReferCOCO_edit: single-turn referring edit instructions with the instance mask (stage 1)"
-    return SampleDataset(self._records(split, per_sentence, seed), functools.partial(self._sample, turns=1, seed=seed,
-                         new_classes=self.new_class_words(new_classes)), f"{self.dataset}/referring", stage=1)
+    "ReferCOCO_edit: referring edit instructions with the instance mask (stage 1), one per conversation or several of one image"
+    if per_conversation < 1: raise DatasetError(f"per_conversation must be at least 1, not {per_conversation}")
+    recs, words = self._records(split, per_sentence, seed), self.new_class_words(new_classes)
+    if per_conversation == 1:
+        return SampleDataset(recs, functools.partial(self._sample, turns=1, seed=seed, new_classes=words), f"{self.dataset}/referring", stage=1)
+    return SampleDataset(self._packed_records(recs, per_conversation, seed), functools.partial(self._packed_sample, seed=seed, new_classes=words),
+                         f"{self.dataset}/referring", stage=1)
 
 @patch
 def refercoco_edit_coref(self:RefCOCO, split:str|list|None=None, # keep refs of these splits (None: all)
@@ -757,6 +781,7 @@ def world_stage1(root:str|Path, # a folder written by `make_world` (or laid out 
                  semantic:bool=False, # include `semantic_edit` (each conversation names shape categories; LISA's sem_seg data)
                  turns:int=3, # turns of a ReferCOCO_edit^coref conversation
                  new_classes:str='coco', # ReferCOCO_edit(^coref) `{new_class}` words: 'coco' or 'dataset' (the world's shapes)
+                 refer_turns:int=1, # ReferCOCO_edit expressions of one image per conversation (`refercoco_edit(per_conversation=)`)
                  seed:int=0)->torch.utils.data.ConcatDataset:
     "The stage-1 (grounding) training mixture of a synthetic-world folder"
     root = Path(root); rs, ms = WORLD_SPLITS[split]; parts = []
@@ -764,7 +789,7 @@ def world_stage1(root:str|Path, # a folder written by `make_world` (or laid out 
     if magicbrush:
         mb = MagicBrush(root/'magicbrush', ms, seed=seed)
         parts.append(mb.stage1() if coref else mb.stage1(single_turn=True, exclude_kinds=('coref',)))
-    if referring: parts.append(rc.refercoco_edit(rs, seed=seed, new_classes=new_classes))
+    if referring: parts.append(rc.refercoco_edit(rs, seed=seed, new_classes=new_classes, per_conversation=refer_turns))
     if coref: parts.append(rc.refercoco_edit_coref(rs, turns=turns, seed=seed, new_classes=new_classes))
     if semantic: parts.append(rc.semantic_edit(rs, turns=turns, seed=seed))
     if not parts: raise ValueError("world_stage1: choose at least one of referring, coref, magicbrush, semantic")
