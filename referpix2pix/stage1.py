@@ -395,6 +395,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
                    llm_layers:int|None=None, # tiny preset: Llama decoder layers (None: the preset's 2; the bundled grounder has 3)
                    sam_patch:int|None=None, # tiny preset: SAM's patch size (None: the preset's 8; 4 gives mask logits at the image's resolution)
                    vocab_size:int|None=None, # tiny preset: size of the tokenizer `Grounder.build` trains (None: the preset's 512)
+                   vision_layers:int|None=None, vision_hidden:int|None=None, # tiny preset: CLIP tower depth and width (None: the preset's 2 and 64)
                    refer_turns:int=1, # ReferCOCO_edit expressions of one image per training conversation (LISA packs up to 3)
                   )->dict:
     "Train a grounder on a synthetic-world folder (or one of the ablation mixtures) and report held-out grounding by turn type"
@@ -406,8 +407,9 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     if threads: torch.set_num_threads(threads)
     seed_everything(seed)
     ds = plain_referring(data, 'train') if plain else world_stage1(data, 'train', referring=referring, coref=coref, semantic=semantic, new_classes=new_classes, refer_turns=refer_turns, seed=seed)
-    if model is not None and (llm_layers, sam_patch, vocab_size) != (None, None, None): raise ReferPix2PixError("llm_layers / sam_patch / vocab_size build a new model; they cannot resize the `model` given")
-    g = model or Grounder.build(preset, device=device, seed=seed, dense_prompt=dense_prompt, llm_layers=llm_layers, sam_patch=sam_patch, vocab_size=vocab_size)   # None: the preset's
+    sizes = dict(llm_layers=llm_layers, sam_patch=sam_patch, vocab_size=vocab_size, vision_layers=vision_layers, vision_hidden=vision_hidden)   # None: the preset's
+    if model is not None and any(v is not None for v in sizes.values()): raise ReferPix2PixError(f"{' / '.join(sizes)} build a new model; they cannot resize the `model` given")
+    g = model or Grounder.build(preset, device=device, seed=seed, dense_prompt=dense_prompt, **sizes)
     qa = None
     tdev = 'cpu' if get_device(device).type == 'cpu' else 'auto'
     sam_steps = (600 if preset == 'tiny' else 0) if sam_steps is None else sam_steps
@@ -439,7 +441,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     g.save_pretrained(out/'grounder')
     test = CoReferEdit(data/'coreferedit'/'sessions.json', split='test')
     report = dict(grounding=grounding_report(g, test, eval_n, progress=progress), sam_pretraining=sam, vision_pretraining=vision, freeze_vision=freeze_vision, qa_pretraining=qa, train_seconds=train_s, steps=steps,
-                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, coref=coref and not plain, referring=referring or plain, semantic=semantic and not plain, new_classes=new_classes, plain=plain, preset=preset, llm_layers=g.config.llava['text_config']['num_hidden_layers'], sam_patch=g.config.sam['patch_size'], vocab_size=len(g.tokenizer), refer_turns=refer_turns, train_samples=len(ds), threads=torch.get_num_threads())
+                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, coref=coref and not plain, referring=referring or plain, semantic=semantic and not plain, new_classes=new_classes, plain=plain, preset=preset, llm_layers=g.config.llava['text_config']['num_hidden_layers'], sam_patch=g.config.sam['patch_size'], vocab_size=len(g.tokenizer), vision_layers=g.config.llava['vision_config']['num_hidden_layers'], vision_hidden=g.config.llava['vision_config']['hidden_size'], refer_turns=refer_turns, train_samples=len(ds), threads=torch.get_num_threads())
     save_json(report, out/'report.json')
     return report
 

@@ -357,19 +357,20 @@ def test_train_grounder_sam_steps_option(tmp_path, world):
     assert json.loads((tmp_path/'sam'/'report.json').read_text())['sam_pretraining'] == rep['sam_pretraining']   # kept, not repeated
 
 def test_train_grounder_stage1_options(tmp_path, world):
-    "The tiny grounder has the [SEG] heatmap prompt by default (--no-dense-prompt drops it: no f_heat, no heat loss); --referent-target (default expression) is recorded, and a bad one is a one-line error; --semantic adds the category conversations to the mixture; --vision-steps pre-trains the vision tower and --freeze-vision keeps it fixed, both recorded; --new-classes is recorded; --llm-layers deepens the tiny LLM, --sam-patch sets the tiny SAM's patch size and --vocab-size its tokenizer's size, all recorded and saved; --refer-turns packs the referring expressions of an image into conversations, recorded"
+    "The tiny grounder has the [SEG] heatmap prompt by default (--no-dense-prompt drops it: no f_heat, no heat loss); --referent-target (default expression) is recorded, and a bad one is a one-line error; --semantic adds the category conversations to the mixture; --vision-steps pre-trains the vision tower and --freeze-vision keeps it fixed, both recorded; --new-classes is recorded; --llm-layers deepens the tiny LLM, --sam-patch sets the tiny SAM's patch size and --vocab-size its tokenizer's size, all recorded and saved; --refer-turns packs the referring expressions of an image into conversations, recorded; --vision-layers / --vision-hidden size the tiny CLIP tower, recorded and saved"
     from safetensors.torch import load_file
     from referpix2pix.grounder import Grounder
     base = ['train', 'grounder', '--data', world, '--steps', 2, '--batch-size', 2, '--eval-n', 1, '--sam-steps', 0, '--threads', 1, '--quiet']
     rc, err = run([*base, '--out', tmp_path/'dense']); assert rc == 0, err
     rc, err = run([*base, '--out', tmp_path/'sparse', '--no-dense-prompt', '--referent-target', 'instruction', '--semantic',
-                    '--vision-steps', 2, '--freeze-vision', '--new-classes', 'dataset', '--llm-layers', 3, '--sam-patch', 4, '--vocab-size', 2048, '--refer-turns', 3]); assert rc == 0, err
+                    '--vision-steps', 2, '--freeze-vision', '--new-classes', 'dataset', '--llm-layers', 3, '--sam-patch', 4, '--vocab-size', 2048, '--refer-turns', 3, '--vision-layers', 3, '--vision-hidden', 96]); assert rc == 0, err
     reps = {n: json.loads((tmp_path/n/'report.json').read_text()) for n in ('dense', 'sparse')}
     from referpix2pix.data.datasets import RefCOCO
     assert (reps['dense']['semantic'], reps['sparse']['semantic']) == (False, True)
     wrc = RefCOCO(Path(world)/'refcoco'); packed = len(wrc.refercoco_edit('train')) - len(wrc.refercoco_edit('train', per_conversation=3))
     assert packed > 0 and reps['sparse']['train_samples'] - reps['dense']['train_samples'] == len(wrc.semantic_edit('train')) - packed
     assert (reps['dense']['refer_turns'], reps['sparse']['refer_turns']) == (1, 3)
+    assert [(r['vision_layers'], r['vision_hidden']) for r in reps.values()] == [(2, 64), (3, 96)]
     assert (reps['dense']['dense_prompt'], reps['sparse']['dense_prompt']) == (True, False)
     assert (reps['dense']['vision_pretraining'], reps['dense']['freeze_vision'], reps['sparse']['freeze_vision']) == (None, False, True)
     assert reps['sparse']['vision_pretraining']['steps'] == 2 and (tmp_path/'sparse'/'vision'/'pretraining.json').exists()
@@ -379,6 +380,7 @@ def test_train_grounder_stage1_options(tmp_path, world):
     assert (reps['dense']['sam_patch'], reps['sparse']['sam_patch']) == (8, 4)
     assert (reps['dense']['vocab_size'], reps['sparse']['vocab_size']) == (512, 1067)
     g3 = Grounder.from_pretrained(tmp_path/'sparse'/'grounder')
+    assert (g3.llava.config.vision_config.num_hidden_layers, g3.llava.config.vision_config.hidden_size) == (3, 96)
     assert len(g3.llava.model.language_model.layers) == 3 and g3.sam.prompt_encoder.image_embedding_size == (16, 16)
     assert len(g3.tokenizer) == g3.llava.config.text_config.vocab_size == 1067 and g3.tokenizer.tokenize(' the leftmost') == ['Ġthe', 'Ġleftmost']
     keys = {n: set(load_file(tmp_path/n/'grounder'/'model.safetensors')) for n in ('dense', 'sparse')}
@@ -391,6 +393,7 @@ def test_train_grounder_stage1_options(tmp_path, world):
     one_line_error(*run([*base, '--out', tmp_path/'bad', '--sam-patch', 5]), 'sam_patch must divide')
     one_line_error(*run([*base, '--out', tmp_path/'bad', '--vocab-size', 100]), 'vocab_size must be at least 300')
     one_line_error(*run([*base, '--out', tmp_path/'bad', '--refer-turns', 0]), 'per_conversation must be at least 1')
+    one_line_error(*run([*base, '--out', tmp_path/'bad', '--vision-hidden', 90]), 'vision_hidden must be a positive multiple')
 
 def test_train_editor_fine_tunes_a_given_editor(tmp_path, world, model_dir):
     from referpix2pix.editor import EditorModel
