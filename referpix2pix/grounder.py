@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_grounder.ipynb #a33f64ad
 from __future__ import annotations
-import copy, hashlib, json, math, os, random, tempfile, warnings
+import copy, hashlib, inspect, json, math, os, random, tempfile, warnings
 from dataclasses import dataclass, field, asdict, fields
 from functools import partial
 from pathlib import Path
@@ -18,7 +18,7 @@ from accelerate import init_empty_weights
 from peft import LoraConfig, inject_adapter_in_model
 from safetensors.torch import save_model, load_file
 from transformers import (AutoImageProcessor, AutoTokenizer, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                          LlavaForConditionalGeneration)
+                          LlavaForConditionalGeneration, LlavaModel)
 from segment_anything import sam_model_registry
 from segment_anything.modeling import Sam, ImageEncoderViT, PromptEncoder, MaskDecoder, TwoWayTransformer
 from segment_anything.utils.transforms import ResizeLongestSide
@@ -541,6 +541,12 @@ def decode_masks(self:Grounder, seg_hidden:torch.Tensor, # [n, H] last-layer hid
 
 
 # %% ../nbs/04_grounder.ipynb #174259d9
+# transformers renamed `LlavaModel.forward`'s `past_key_values` to `cache` (the old name warns and goes in 5.40):
+# pass the KV cache, and read it back, under whichever name the installed version uses
+_CACHE_ARG = 'cache' if 'cache' in inspect.signature(LlavaModel.forward).parameters else 'past_key_values'
+def _cache_kw(cache): return {_CACHE_ARG: cache}
+def _kv_cache(out): return out.cache if 'cache' in getattr(type(out), '__dataclass_fields__', {}) else out.past_key_values
+
 @patch
 def forward(self:Grounder, input_ids:torch.Tensor, # [B, T] with <image> expanded and one [SEG] per turn
             attention_mask:torch.Tensor|None=None, pixel_values:torch.Tensor|None=None, # CLIP input [B,3,S,S]
@@ -553,7 +559,7 @@ def forward(self:Grounder, input_ids:torch.Tensor, # [B, T] with <image> expande
     input_ids = input_ids.to(self.device)
     out = self.llava.model(input_ids=input_ids, pixel_values=None if pixel_values is None else pixel_values.to(self.device, self.dtype),
                            attention_mask=None if attention_mask is None else attention_mask.to(self.device),
-                           past_key_values=past_key_values, use_cache=use_cache)
+                           use_cache=use_cache, **_cache_kw(past_key_values))
     h = out.last_hidden_state
     if image_embeddings is None: image_embeddings = self.encode_images(sam_pixel_values)
     seg = input_ids == self.seg_token_id; counts = seg.sum(1).tolist()
@@ -564,7 +570,7 @@ def forward(self:Grounder, input_ids:torch.Tensor, # [B, T] with <image> expande
         n = [counts[b] for b in bs]; row = torch.repeat_interleave(torch.tensor(bs, device=h.device), torch.tensor(n, device=h.device))
         m, t = self.decode_masks(torch.cat([h[b, seg[b]] for b in bs]), image_embeddings[row], size, osize, image_tokens=None if toks is None else toks[row], return_heat=True)
         for b, mb, tb in zip(bs, m.split(n), t.split(n) if t is not None else [None] * len(bs)): masks[b], heat[b] = mb, tb
-    return GrounderOutput(masks, self.llava.lm_head(h) if return_logits else None, h, image_embeddings, out.past_key_values,
+    return GrounderOutput(masks, self.llava.lm_head(h) if return_logits else None, h, image_embeddings, _kv_cache(out),
                           heat_logits=heat if self.f_heat is not None else None)
 
 # %% ../nbs/04_grounder.ipynb #7b2978e1
@@ -767,7 +773,7 @@ def _ground(self:Grounder, img:Image.Image, ids:list, state:GroundingState|None)
     if pkv is not None and pkv.get_seq_length() > L: pkv.crop(L - pkv.get_seq_length())
     if same_image: emb, size = state.image_embedding, state.sam_input_size
     else: x, size = self.sam_pixels(img); emb = self.encode_images(x[None])
-    out = self.llava.model(input_ids=torch.tensor([ids[L:]], device=self.device), past_key_values=pkv,
+    out = self.llava.model(input_ids=torch.tensor([ids[L:]], device=self.device), **_cache_kw(pkv),
                            pixel_values=None if L else self.clip_pixels(img)[None].to(self.device, self.dtype),
                            use_cache=state is not None)
     toks = None
@@ -775,7 +781,7 @@ def _ground(self:Grounder, img:Image.Image, ids:list, state:GroundingState|None)
         toks = state.image_tokens if L else self.image_token_states(out.last_hidden_state[0], torch.tensor(ids, device=self.device))
     mask = self.decode_masks(out.last_hidden_state[0, last_seg - L][None], emb, size, (img.height, img.width), image_tokens=toks)[0]
     if state is not None:
-        state.input_ids, state.past_key_values, state.image_key, state.image_embedding, state.sam_input_size = ids, out.past_key_values, key, emb, size
+        state.input_ids, state.past_key_values, state.image_key, state.image_embedding, state.sam_input_size = ids, _kv_cache(out), key, emb, size
         state.image_tokens = toks
     return mask.float()
 

@@ -43,7 +43,7 @@ def interactive_session(sess, # an `EditSession`
         refresh()
     def on_save(_):
         p = sess.save(save_dir or 'session'); msg.value = f"saved to {p}"
-    edit.on_click(on_edit); undo.on_click(on_undo); save.on_click(on_save); text.on_submit(on_edit)
+    edit.on_click(on_edit); undo.on_click(on_undo); save.on_click(on_save)
     panel = W.VBox([W.HBox([text, edit, undo, save]), msg, out])
     refresh()
     return panel
