@@ -542,10 +542,10 @@ def decode_masks(self:Grounder, seg_hidden:torch.Tensor, # [n, H] last-layer hid
 
 # %% ../nbs/04_grounder.ipynb #174259d9
 # transformers renamed `LlavaModel.forward`'s `past_key_values` to `cache` (the old name warns and goes in 5.40):
-# pass the KV cache, and read it back, under whichever name the installed version uses
+# pass the KV cache, and read it back from the output, under whichever name the installed version uses
 _CACHE_ARG = 'cache' if 'cache' in inspect.signature(LlavaModel.forward).parameters else 'past_key_values'
 def _cache_kw(cache): return {_CACHE_ARG: cache}
-def _kv_cache(out): return out.cache if 'cache' in getattr(type(out), '__dataclass_fields__', {}) else out.past_key_values
+def _kv_cache(out): return getattr(out, _CACHE_ARG)
 
 @patch
 def forward(self:Grounder, input_ids:torch.Tensor, # [B, T] with <image> expanded and one [SEG] per turn
