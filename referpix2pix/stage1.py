@@ -4,7 +4,7 @@
 
 # %% ../nbs/07b_stage1.ipynb #f444b26a
 from __future__ import annotations
-import json, re, time, random
+import json, re, time, random, hashlib
 from functools import partial
 from pathlib import Path
 import numpy as np
@@ -22,7 +22,7 @@ __all__ = ['FRAMES', 'TURN1_KINDS', 'PRONOUN_KINDS', 'POS_WORDS', 'REFERENT_TARG
            'SamPointTask', 'InstancePoints', 'collate_points', 'pretrain_sam', 'VisualQA', 'qa_tokens', 'collate_qa',
            'QATask', 'qa_accuracy', 'pretrain_qa', 'ObjectAttributes', 'collate_attributes', 'VisionAttributeTask',
            'attribute_accuracy', 'pretrain_vision', 'referent_turns', 'check_referent_target', 'ReferentWordsTask',
-           'train_grounder', 'PlainReferring', 'plain_referring']
+           'SamEmbeddingCache', 'with_cached_embeddings', 'train_grounder', 'PlainReferring', 'plain_referring']
 
 # %% ../nbs/07b_stage1.ipynb #1c725a2b
 FRAMES = ('first', 'source')
@@ -369,6 +369,35 @@ class ReferentWordsTask(torch.nn.Module):
         words = (F.binary_cross_entropy_with_logits(self.head(h), tg, reduction='none').sum(1) / tg.sum(1).clamp_min(1)).mean()
         return {**losses, 'loss': losses['loss'] + self.weight * words, 'words': words.detach()}
 
+# %% ../nbs/07b_stage1.ipynb #f5ec0002
+class SamEmbeddingCache:
+    "SAM image embeddings of a frozen image encoder, computed once per distinct input tensor and reused"
+    def __init__(self, g:Grounder, max_items:int=200_000): # beyond `max_items` distinct images, new ones are computed and not kept
+        self.g, self.max_items, self.store, self.hits, self.misses = g, max_items, {}, 0, 0
+    @staticmethod
+    def key(x:torch.Tensor)->str: return hashlib.sha1(x.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()
+    @torch.no_grad()
+    def __call__(self, sam_pixel_values:torch.Tensor, # [B, 3, S, S] SAM inputs (`Grounder.prepare_batch`'s)
+                )->torch.Tensor:
+        "[B, D, h, w] embeddings, from the store where the image was seen before"
+        if any(p.requires_grad for p in self.g.sam.image_encoder.parameters()):
+            raise ReferPix2PixError("SAM's image encoder is being trained: its embeddings change every step and cannot be cached (freeze it first)")
+        keys = [self.key(x) for x in sam_pixel_values]; new = list(dict.fromkeys(k for k in keys if k not in self.store))
+        self.hits, self.misses = self.hits + len(keys) - len(new), self.misses + len(new)
+        got = {}
+        if new:
+            got = dict(zip(new, self.g.encode_images(sam_pixel_values[[keys.index(k) for k in new]]).detach()))
+            for k, e in got.items():
+                if len(self.store) < self.max_items: self.store[k] = e
+        return torch.stack([got[k] if k in got else self.store[k] for k in keys])
+
+def with_cached_embeddings(prepare, # a collate function returning `Grounder.prepare_batch`'s dict
+                           cache:SamEmbeddingCache):
+    "`prepare` that also fills the batch's `image_embeddings` from `cache`"
+    def f(samples): b = prepare(samples); b['image_embeddings'] = cache(b['sam_pixel_values']); return b
+    return f
+
+
 # %% ../nbs/07b_stage1.ipynb #c0e9d028
 def train_grounder(data:str|Path, # a folder written by `referpix2pix data shapes` (or laid out like it)
                    out:str|Path, # run folder: checkpoints/, metrics.csv, tb/, grounder/, report.json
@@ -391,6 +420,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
                    semantic:bool=False, # also train on `semantic_edit` conversations (shape categories; LISA's semantic-segmentation data)
                    vision_steps:int=0, # tiny preset: shape/colour pre-training steps of the vision tower before stage 1 (`pretrain_vision`; 0: none)
                    freeze_vision:bool=False, # keep the vision tower fixed in stage 1 (as LISA keeps CLIP fixed)
+                   freeze_sam_encoder:bool=False, # keep SAM's image encoder fixed in stage 1 (as LISA does) and encode each image once (`SamEmbeddingCache`)
                    new_classes:str='coco', # ReferCOCO_edit(^coref) `{new_class}` words: 'coco' (the paper's) or 'dataset' (the world's shapes)
                    llm_layers:int|None=None, # tiny preset: Llama decoder layers (None: the preset's 2; the bundled grounder has 3)
                    sam_patch:int|None=None, # tiny preset: SAM's patch size (None: the preset's 8; 4 gives mask logits at the image's resolution)
@@ -425,6 +455,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     vision = pretraining('vision', vision_steps, lambda: dict(accuracy=
         pretrain_vision(g, data, out/'vision', steps=vision_steps, seed=seed, progress=progress, device=tdev)['accuracy']))
     if freeze_vision: g.llava.model.vision_tower.requires_grad_(False)
+    if freeze_sam_encoder: g.sam.image_encoder.requires_grad_(False)
     if fresh and qa_steps > 0:
         t0 = time.time(); q = pretrain_qa(g, data, out/'qa', steps=qa_steps, seed=seed, progress=progress)
         qa = dict(steps=qa_steps, seconds=time.time() - t0, accuracy=q['qa_accuracy'])
@@ -436,11 +467,13 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
                       checkpoint_every=checkpoint_every, log_every=max(1, min(25, steps // 10)), resume=resume,
                       eval_every=eval_every, progress=progress, device=tdev, stop_at=stop_at)
     t0 = time.time()
-    res = train(task, ds, partial(task.prepare_batch, rng=random), cfg, eval_fn=eval_fn)  # the global `random` is checkpointed: exact resume
+    prepare = partial(task.prepare_batch, rng=random)   # the global `random` is checkpointed: exact resume
+    cache = SamEmbeddingCache(g) if freeze_sam_encoder else None
+    res = train(task, ds, prepare if cache is None else with_cached_embeddings(prepare, cache), cfg, eval_fn=eval_fn)
     train_s = time.time() - t0
     g.save_pretrained(out/'grounder')
     test = CoReferEdit(data/'coreferedit'/'sessions.json', split='test')
-    report = dict(grounding=grounding_report(g, test, eval_n, progress=progress), sam_pretraining=sam, vision_pretraining=vision, freeze_vision=freeze_vision, qa_pretraining=qa, train_seconds=train_s, steps=steps,
+    report = dict(grounding=grounding_report(g, test, eval_n, progress=progress), sam_pretraining=sam, vision_pretraining=vision, freeze_vision=freeze_vision, freeze_sam_encoder=freeze_sam_encoder, sam_embedding_cache=None if cache is None else dict(images=len(cache.store), hits=cache.hits, misses=cache.misses), qa_pretraining=qa, train_seconds=train_s, steps=steps,
                   batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, coref=coref and not plain, referring=referring or plain, semantic=semantic and not plain, new_classes=new_classes, plain=plain, preset=preset, llm_layers=g.config.llava['text_config']['num_hidden_layers'], sam_patch=g.config.sam['patch_size'], vocab_size=len(g.tokenizer), vision_layers=g.config.llava['vision_config']['num_hidden_layers'], vision_hidden=g.config.llava['vision_config']['hidden_size'], refer_turns=refer_turns, train_samples=len(ds), threads=torch.get_num_threads())
     save_json(report, out/'report.json')
     return report
