@@ -4,25 +4,26 @@
 
 # %% ../nbs/07b_stage1.ipynb #f444b26a
 from __future__ import annotations
-import json, re, time, random, hashlib
+import json, re, time, random, hashlib, itertools
 from functools import partial
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
 from .core import ReferPix2PixError, get_device, save_json, seed_everything
-from .grounder import Grounder, GroundingState
+from .grounder import Grounder, GroundingState, image_key
 from .data.datasets import world_stage1, CoReferEdit, check_new_classes
 from .metrics import GroundingMeter, mask_iou
 from .train import TrainConfig, train, latest_checkpoint
 
 # %% auto #0
-__all__ = ['FRAMES', 'TURN1_KINDS', 'PRONOUN_KINDS', 'POS_WORDS', 'REFERENT_TARGETS', 'grounding_report', 'world_objects',
-           'session_image', 'world_sessions', 'turn1_outcome', 'turn1_outcomes', 'pronoun_outcome', 'pronoun_outcomes',
-           'SamPointTask', 'InstancePoints', 'collate_points', 'pretrain_sam', 'VisualQA', 'qa_tokens', 'collate_qa',
-           'QATask', 'qa_accuracy', 'pretrain_qa', 'ObjectAttributes', 'collate_attributes', 'VisionAttributeTask',
-           'attribute_accuracy', 'pretrain_vision', 'referent_turns', 'check_referent_target', 'ReferentWordsTask',
-           'SamEmbeddingCache', 'with_cached_embeddings', 'train_grounder', 'PlainReferring', 'plain_referring']
+__all__ = ['FRAMES', 'TURN1_KINDS', 'PRONOUN_KINDS', 'POS_WORDS', 'VISION_SCENES', 'REFERENT_TARGETS', 'grounding_report',
+           'world_objects', 'session_image', 'world_sessions', 'turn1_outcome', 'turn1_outcomes', 'pronoun_outcome',
+           'pronoun_outcomes', 'SamPointTask', 'InstancePoints', 'collate_points', 'pretrain_sam', 'VisualQA',
+           'qa_tokens', 'collate_qa', 'QATask', 'qa_accuracy', 'pretrain_qa', 'GeneratedObjects', 'ObjectAttributes',
+           'collate_attributes', 'VisionAttributeTask', 'attribute_accuracy', 'pretrain_vision', 'referent_turns',
+           'check_referent_target', 'ReferentWordsTask', 'SamEmbeddingCache', 'with_cached_embeddings',
+           'train_grounder', 'PlainReferring', 'plain_referring']
 
 # %% ../nbs/07b_stage1.ipynb #1c725a2b
 FRAMES = ('first', 'source')
@@ -266,6 +267,29 @@ def pretrain_qa(grounder:Grounder, data:str|Path, out:str|Path, steps:int=800, b
     r['qa_accuracy'] = qa_accuracy(grounder, VisualQA(rc, 'val', seed + 1))
     return r
 
+# %% ../nbs/07b_stage1.ipynb #f5ec0006
+VISION_SCENES = ('world', 'generated')
+
+class GeneratedObjects(torch.utils.data.Dataset):
+    "(image, visible mask, shape index, colour index) of one object of a newly generated world scene per index"
+    def __init__(self, shapes:list, # shape names in head order (`ObjectAttributes.shapes`)
+                 n:int, # how many objects (each index its own scene)
+                 seed:int=0, size:int=64, # the world's image side
+                 exclude:set|None=None, # `image_key`s of images never to return (the held-out scenes)
+                ):
+        from referpix2pix.data.shapes import WORLD_COLORS
+        self.shapes, self.colours, self.n, self.seed, self.size, self.exclude = list(shapes), list(WORLD_COLORS), n, seed, size, exclude or set()
+    def __len__(self): return self.n
+    def __getitem__(self, i):
+        from referpix2pix.data.shapes import random_scene, render
+        for k in itertools.count():   # a draw equal to an excluded image is replaced by the next one
+            rng = random.Random(f'generated-objects-{self.seed}-{i}-{k}'); scene = random_scene(rng, self.size)
+            im, vis = render(scene)
+            if image_key(im) not in self.exclude: break
+        o = rng.choice([o for o in scene.objects if vis[o.id].any()])
+        return dict(image=im, mask=vis[o.id], shape=self.shapes.index(o.shape), colour=self.colours.index(o.color))
+
+
 # %% ../nbs/07b_stage1.ipynb #3ee48cee
 class ObjectAttributes(InstancePoints):
     "(image, instance mask, shape index, colour index) for every object of the chosen images of a refer folder"
@@ -312,11 +336,17 @@ def attribute_accuracy(task:VisionAttributeTask, ds:ObjectAttributes, n:int|None
     return {k: float(np.mean(v)) for k, v in ok.items()}
 
 def pretrain_vision(grounder:Grounder, data:str|Path, out:str|Path, steps:int=2000, batch_size:int=64, lr:float=1e-3,
-                    seed:int=0, progress:bool=True, device:str='cpu', eval_n:int|None=None)->dict:
+                    seed:int=0, progress:bool=True, device:str='cpu', eval_n:int|None=None,
+                    scenes:str='world', # 'world': the objects of the world's training images; 'generated': a new scene per object (`GeneratedObjects`)
+                   )->dict:
     "Train the grounder's vision tower to name each training object's shape and colour; report held-out (val) accuracy"
     from referpix2pix.data.datasets import RefCOCO
+    if scenes not in VISION_SCENES: raise ReferPix2PixError(f"vision scenes must be one of {VISION_SCENES}, not {scenes!r}")
     rc = RefCOCO(Path(data)/'refcoco')
     ds = ObjectAttributes(rc, rc.image_ids('train')); task = VisionAttributeTask(grounder, len(ds.shapes), len(ds.colours))
+    if scenes == 'generated':
+        held_out = {image_key(rc.image(i)) for i in rc.image_ids(['val', 'test'])}
+        ds = GeneratedObjects(ds.shapes, steps * batch_size, seed=seed, size=rc.image(next(iter(rc.image_ids('train')))).size[0], exclude=held_out)
     cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10), seed=seed,
                       checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device=device, tensorboard=False, resume='latest')
     r = train(task, ds, partial(collate_attributes, grounder=grounder), cfg)
@@ -419,6 +449,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
                    referent_target:str='expression', # what `ReferentWordsTask` names: 'expression' (the referent's referring expression where the data has it) or 'instruction'
                    semantic:bool=False, # also train on `semantic_edit` conversations (shape categories; LISA's semantic-segmentation data)
                    vision_steps:int=0, # tiny preset: shape/colour pre-training steps of the vision tower before stage 1 (`pretrain_vision`; 0: none)
+                   vision_scenes:str='world', # what the vision pre-training sees: 'world' (the training images' objects) or 'generated' (`GeneratedObjects`)
                    freeze_vision:bool=False, # keep the vision tower fixed in stage 1 (as LISA keeps CLIP fixed)
                    freeze_sam_encoder:bool=False, # keep SAM's image encoder fixed in stage 1 (as LISA does) and encode each image once (`SamEmbeddingCache`)
                    new_classes:str='coco', # ReferCOCO_edit(^coref) `{new_class}` words: 'coco' (the paper's) or 'dataset' (the world's shapes)
@@ -434,6 +465,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
         raise ReferPix2PixError(f"{data}: not a data folder written by `referpix2pix data shapes` (no coreferedit/sessions.json)")
     check_referent_target(referent_target)   # before any pre-training runs
     check_new_classes(new_classes)
+    if vision_scenes not in VISION_SCENES: raise ReferPix2PixError(f"vision scenes must be one of {VISION_SCENES}, not {vision_scenes!r}")
     if threads: torch.set_num_threads(threads)
     seed_everything(seed)
     ds = plain_referring(data, 'train') if plain else world_stage1(data, 'train', referring=referring, coref=coref, semantic=semantic, new_classes=new_classes, refer_turns=refer_turns, seed=seed)
@@ -453,7 +485,8 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     sam = pretraining('sam', sam_steps, lambda: dict(final_dice=float(
         pretrain_sam(g, data, out/'sam', steps=sam_steps, seed=seed, progress=progress, device=tdev)['history'][-1]['dice'])))
     vision = pretraining('vision', vision_steps, lambda: dict(accuracy=
-        pretrain_vision(g, data, out/'vision', steps=vision_steps, seed=seed, progress=progress, device=tdev)['accuracy']))
+        pretrain_vision(g, data, out/'vision', steps=vision_steps, seed=seed, progress=progress, device=tdev, scenes=vision_scenes)['accuracy'],
+        scenes=vision_scenes))
     if freeze_vision: g.llava.model.vision_tower.requires_grad_(False)
     if freeze_sam_encoder: g.sam.image_encoder.requires_grad_(False)
     if fresh and qa_steps > 0:

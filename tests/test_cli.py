@@ -358,13 +358,13 @@ def test_train_grounder_sam_steps_option(tmp_path, world):
     assert json.loads((tmp_path/'sam'/'report.json').read_text())['sam_pretraining'] == rep['sam_pretraining']   # kept, not repeated
 
 def test_train_grounder_stage1_options(tmp_path, world):
-    "The tiny grounder has the [SEG] heatmap prompt by default (--no-dense-prompt drops it: no f_heat, no heat loss); --referent-target (default expression) is recorded, and a bad one is a one-line error; --semantic adds the category conversations to the mixture; --vision-steps pre-trains the vision tower and --freeze-vision keeps it fixed, both recorded; --new-classes is recorded; --llm-layers deepens the tiny LLM, --sam-patch sets the tiny SAM's patch size and --vocab-size its tokenizer's size, all recorded and saved; --refer-turns packs the referring expressions of an image into conversations, recorded; --vision-layers / --vision-hidden size the tiny CLIP tower, recorded and saved; --freeze-sam-encoder keeps SAM's image encoder at its initial weights and serves every batch's embeddings from the cache, recorded"
+    "The tiny grounder has the [SEG] heatmap prompt by default (--no-dense-prompt drops it: no f_heat, no heat loss); --referent-target (default expression) is recorded, and a bad one is a one-line error; --semantic adds the category conversations to the mixture; --vision-steps pre-trains the vision tower and --freeze-vision keeps it fixed, both recorded; --new-classes is recorded; --llm-layers deepens the tiny LLM, --sam-patch sets the tiny SAM's patch size and --vocab-size its tokenizer's size, all recorded and saved; --refer-turns packs the referring expressions of an image into conversations, recorded; --vision-layers / --vision-hidden size the tiny CLIP tower, recorded and saved; --freeze-sam-encoder keeps SAM's image encoder at its initial weights and serves every batch's embeddings from the cache, recorded; --vision-scenes generated pre-trains the tower on newly generated scenes, recorded"
     from safetensors.torch import load_file
     from referpix2pix.grounder import Grounder
     base = ['train', 'grounder', '--data', world, '--steps', 2, '--batch-size', 2, '--eval-n', 1, '--sam-steps', 0, '--threads', 1, '--quiet']
     rc, err = run([*base, '--out', tmp_path/'dense']); assert rc == 0, err
     rc, err = run([*base, '--out', tmp_path/'sparse', '--no-dense-prompt', '--referent-target', 'instruction', '--semantic',
-                    '--vision-steps', 2, '--freeze-vision', '--new-classes', 'dataset', '--llm-layers', 3, '--sam-patch', 4, '--vocab-size', 2048, '--refer-turns', 3, '--vision-layers', 3, '--vision-hidden', 96, '--freeze-sam-encoder']); assert rc == 0, err
+                    '--vision-steps', 2, '--freeze-vision', '--new-classes', 'dataset', '--llm-layers', 3, '--sam-patch', 4, '--vocab-size', 2048, '--refer-turns', 3, '--vision-layers', 3, '--vision-hidden', 96, '--freeze-sam-encoder', '--vision-scenes', 'generated']); assert rc == 0, err
     reps = {n: json.loads((tmp_path/n/'report.json').read_text()) for n in ('dense', 'sparse')}
     from referpix2pix.data.datasets import RefCOCO
     assert (reps['dense']['semantic'], reps['sparse']['semantic']) == (False, True)
@@ -375,6 +375,7 @@ def test_train_grounder_stage1_options(tmp_path, world):
     assert (reps['dense']['dense_prompt'], reps['sparse']['dense_prompt']) == (True, False)
     assert (reps['dense']['vision_pretraining'], reps['dense']['freeze_vision'], reps['sparse']['freeze_vision']) == (None, False, True)
     assert reps['sparse']['vision_pretraining']['steps'] == 2 and (tmp_path/'sparse'/'vision'/'pretraining.json').exists()
+    assert reps['sparse']['vision_pretraining']['scenes'] == 'generated'
     assert (reps['dense']['referent_target'], reps['sparse']['referent_target']) == ('expression', 'instruction')
     assert (reps['dense']['new_classes'], reps['sparse']['new_classes']) == ('coco', 'dataset')
     assert (reps['dense']['llm_layers'], reps['sparse']['llm_layers']) == (2, 3)
