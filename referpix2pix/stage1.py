@@ -20,10 +20,10 @@ from .train import TrainConfig, train, latest_checkpoint
 __all__ = ['FRAMES', 'TURN1_KINDS', 'PRONOUN_KINDS', 'POS_WORDS', 'VISION_SCENES', 'REFERENT_TARGETS', 'grounding_report',
            'world_objects', 'session_image', 'world_sessions', 'turn1_outcome', 'turn1_outcomes', 'pronoun_outcome',
            'pronoun_outcomes', 'SamPointTask', 'InstancePoints', 'collate_points', 'pretrain_sam', 'VisualQA',
-           'qa_tokens', 'collate_qa', 'QATask', 'qa_accuracy', 'pretrain_qa', 'GeneratedObjects', 'ObjectAttributes',
-           'collate_attributes', 'VisionAttributeTask', 'attribute_accuracy', 'pretrain_vision', 'referent_turns',
-           'check_referent_target', 'ReferentWordsTask', 'SamEmbeddingCache', 'with_cached_embeddings',
-           'train_grounder', 'PlainReferring', 'plain_referring']
+           'qa_tokens', 'collate_qa', 'QATask', 'qa_accuracy', 'pretrain_qa', 'check_vision_scenes', 'GeneratedObjects',
+           'ObjectAttributes', 'collate_attributes', 'VisionAttributeTask', 'attribute_accuracy', 'pretrain_vision',
+           'referent_turns', 'check_referent_target', 'ReferentWordsTask', 'SamEmbeddingCache',
+           'with_cached_embeddings', 'train_grounder', 'PlainReferring', 'plain_referring']
 
 # %% ../nbs/07b_stage1.ipynb #1c725a2b
 FRAMES = ('first', 'source')
@@ -270,6 +270,11 @@ def pretrain_qa(grounder:Grounder, data:str|Path, out:str|Path, steps:int=800, b
 # %% ../nbs/07b_stage1.ipynb #f5ec0006
 VISION_SCENES = ('world', 'generated')
 
+def check_vision_scenes(scenes:str)->str:
+    "`scenes` if it is one of `VISION_SCENES`, else a clear error"
+    if scenes not in VISION_SCENES: raise ReferPix2PixError(f"vision scenes must be one of {VISION_SCENES}, not {scenes!r}")
+    return scenes
+
 class GeneratedObjects(torch.utils.data.Dataset):
     "(image, visible mask, shape index, colour index) of one object of a newly generated world scene per index"
     def __init__(self, shapes:list, # shape names in head order (`ObjectAttributes.shapes`)
@@ -341,7 +346,7 @@ def pretrain_vision(grounder:Grounder, data:str|Path, out:str|Path, steps:int=20
                    )->dict:
     "Train the grounder's vision tower to name each training object's shape and colour; report held-out (val) accuracy"
     from referpix2pix.data.datasets import RefCOCO
-    if scenes not in VISION_SCENES: raise ReferPix2PixError(f"vision scenes must be one of {VISION_SCENES}, not {scenes!r}")
+    check_vision_scenes(scenes)
     rc = RefCOCO(Path(data)/'refcoco')
     ds = ObjectAttributes(rc, rc.image_ids('train')); task = VisionAttributeTask(grounder, len(ds.shapes), len(ds.colours))
     if scenes == 'generated':
@@ -465,7 +470,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
         raise ReferPix2PixError(f"{data}: not a data folder written by `referpix2pix data shapes` (no coreferedit/sessions.json)")
     check_referent_target(referent_target)   # before any pre-training runs
     check_new_classes(new_classes)
-    if vision_scenes not in VISION_SCENES: raise ReferPix2PixError(f"vision scenes must be one of {VISION_SCENES}, not {vision_scenes!r}")
+    check_vision_scenes(vision_scenes)   # before any pre-training runs
     if threads: torch.set_num_threads(threads)
     seed_everything(seed)
     ds = plain_referring(data, 'train') if plain else world_stage1(data, 'train', referring=referring, coref=coref, semantic=semantic, new_classes=new_classes, refer_turns=refer_turns, seed=seed)
