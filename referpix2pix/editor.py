@@ -15,6 +15,7 @@ from fastcore.basics import patch
 from diffusers import AutoencoderKL, UNet2DConditionModel, DDPMScheduler, EulerAncestralDiscreteScheduler
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextConfig, CLIPTextModel, AutoTokenizer
+from transformers.utils import logging as hf_logging
 from .core import (get_preset, Preset, get_device, get_dtype, seed_everything, save_json, pil_to_tensor,
                                tensor_to_pil, to_rgb, mask_to_pil, ModelLoadError, ImageInputError, ReferPix2PixError)
 from .templates import train_tokenizer
@@ -473,6 +474,15 @@ def _read_json(path:Path, what:str)->dict:
 def _is_hub_id(s:str)->bool:
     return not Path(s).exists() and s.count('/') == 1 and not s.startswith(('.', '/', '~')) and all(s.split('/'))
 
+@contextlib.contextmanager
+def _no_load_bars(on:bool=True):
+    "Hide transformers' per-tensor 'Loading weights' bar (a local tiny model loads in milliseconds; hub downloads keep it)"
+    was = hf_logging.is_progress_bar_enabled()
+    if on and was: hf_logging.disable_progress_bar()
+    try: yield
+    finally:
+        if on and was: hf_logging.enable_progress_bar()
+
 @patch(cls_method=True)
 def from_pretrained(cls:EditorModel, path:str|Path, # our editor folder, or an InstructPix2Pix / SD diffusers folder or hub id
                     mask_channels:bool|None=None, # default: the folder's setting, else True
@@ -502,11 +512,12 @@ def from_pretrained(cls:EditorModel, path:str|Path, # our editor folder, or an I
         kind = 'a mask-conditioned editor (12 = latent + source + mask)' if mask_channels else 'the InstructPix2Pix baseline (8 = latent + source)'
         raise ModelLoadError(f"{src}/unet: in_channels={have}, but {kind} needs {want}")
     try:
-        unet = UNet2DConditionModel.from_pretrained(src, subfolder='unet')
-        vae = AutoencoderKL.from_pretrained(src, subfolder='vae')
-        te = CLIPTextModel.from_pretrained(src, subfolder='text_encoder')
-        tok = AutoTokenizer.from_pretrained(src, subfolder='tokenizer')
-        sched = EulerAncestralDiscreteScheduler.from_pretrained(src, subfolder='scheduler')
+        with _no_load_bars(not hub):
+            unet = UNet2DConditionModel.from_pretrained(src, subfolder='unet')
+            vae = AutoencoderKL.from_pretrained(src, subfolder='vae')
+            te = CLIPTextModel.from_pretrained(src, subfolder='text_encoder')
+            tok = AutoTokenizer.from_pretrained(src, subfolder='tokenizer')
+            sched = EulerAncestralDiscreteScheduler.from_pretrained(src, subfolder='scheduler')
     except ReferPix2PixError: raise
     except Exception as e: raise ModelLoadError(f"{src}: cannot load the editor components ({type(e).__name__}: {e})")
     if have != want: expand_conv_in(unet, want)
