@@ -171,7 +171,7 @@ def cmd_train(a):
     if a.stage == 'grounder':
         from referpix2pix.stage1 import train_grounder
         r = train_grounder(a.data, out, preset=a.preset, steps=a.steps or 4000, batch_size=a.batch_size or 16, lr=a.lr or 5e-4,
-                           coref=not a.no_coref, referring=not a.no_referring, plain=a.plain_referring, sam_steps=a.sam_steps, dense_prompt=False if a.no_dense_prompt else None, semantic=a.semantic, vision_steps=a.vision_steps, vision_scenes=a.vision_scenes, freeze_vision=a.freeze_vision, freeze_sam_encoder=a.freeze_sam_encoder, new_classes=a.new_classes, llm_layers=a.llm_layers, sam_patch=a.sam_patch, vocab_size=a.vocab_size, refer_turns=a.refer_turns, vision_layers=a.vision_layers, vision_hidden=a.vision_hidden, qa_steps=a.qa_steps, referent_words=a.referent_words, referent_target=a.referent_target, lr_schedule=a.lr_schedule, eval_every=a.eval_every, seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n,
+                           coref=not a.no_coref, referring=not a.no_referring, plain=a.plain_referring, sam_steps=a.sam_steps, dense_prompt=False if a.no_dense_prompt else None, semantic=a.semantic, vision_steps=a.vision_steps, vision_scenes=a.vision_scenes, freeze_vision=a.freeze_vision, freeze_sam_encoder=a.freeze_sam_encoder, new_classes=a.new_classes, llm_layers=a.llm_layers, sam_patch=a.sam_patch, vocab_size=a.vocab_size, refer_turns=a.refer_turns, vision_layers=a.vision_layers, vision_hidden=a.vision_hidden, qa_steps=a.qa_steps, referent_words=a.referent_words, referent_target=a.referent_target, pointer=a.pointer_loss, lr_schedule=a.lr_schedule, eval_every=a.eval_every, seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n,
                            device=a.device, threads=a.threads, progress=not a.quiet)
         _print_report(r['grounding'], "gIoU {giou:.3f}  cIoU {ciou:.3f}  Recall@0.5 {recall_0_5:.3f}", f"model saved to {out/'grounder'}; report in {out/'report.json'}")
         return r
@@ -322,6 +322,7 @@ def build_parser()->argparse.ArgumentParser:
     t.add_argument('--new-classes', choices=['coco', 'dataset'], default='coco', help="grounder: the {new_class} words of the ReferCOCO_edit instructions: coco (default, the paper's COCO classes) or dataset (the data's own categories; the world's shapes)")
     t.add_argument('--no-dense-prompt', action='store_true', help="grounder: build the tiny preset without the [SEG] heatmap as SAM's mask prompt (the paper's sparse prompt only)")
     t.add_argument('--qa-steps', type=int, default=0, help='grounder: visual Q&A pre-training steps for the tiny preset (default 0: none)')
+    t.add_argument('--pointer-loss', type=float, default=0.0, help="grounder: weight of a pointer loss on the [SEG] heatmap, a softmax over the image tokens against the target's coverage (default 0: off; see 04_grounder)")
     t.add_argument('--referent-words', type=float, default=None, help="grounder: weight of the auxiliary loss naming each turn's referent at [SEG] (default 1 for tiny, 0 for full; see 07b_stage1)")
     t.add_argument('--vae-steps', type=int, default=300, help='editor: VAE pre-training steps for the tiny preset (default 300)')
     t.add_argument('--resume', action='store_true', help='continue the run in --out from its latest checkpoint')

@@ -31,8 +31,8 @@ from .templates import (train_tokenizer, build_conversation, Conversation, STYLE
 __all__ = ['CLIP_MEAN', 'CLIP_STD', 'SAM_PIXEL_MEAN', 'SAM_PIXEL_STD', 'LLM_QV', 'LISA_LORA', 'LOSS_WEIGHTS', 'HEAT_WEIGHT',
            'FORMAT', 'TINY_DEFAULTS', 'SAM_CONFIGS', 'sam_config', 'build_sam', 'sam_shapes', 'infer_sam_type',
            'load_sam', 'tiny_llava_config', 'llava15_config', 'GrounderConfig', 'Grounder', 'full_config',
-           'GrounderOutput', 'sam_single_masks', 'dice_loss', 'mask_losses', 'heat_targets', 'llama_style_tokenizer',
-           'write_tiny_llava', 'write_sam_checkpoint', 'image_key', 'GroundingState']
+           'GrounderOutput', 'sam_single_masks', 'dice_loss', 'mask_losses', 'heat_targets', 'pointer_loss',
+           'llama_style_tokenizer', 'write_tiny_llava', 'write_sam_checkpoint', 'image_key', 'GroundingState']
 
 # %% ../nbs/04_grounder.ipynb #255b9d08
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -598,10 +598,19 @@ def heat_targets(masks:torch.Tensor, # [k, H, W] bool masks at the image's size
     sq = F.pad(masks.float(), ((S - W) // 2, S - W - (S - W) // 2, (S - H) // 2, S - H - (S - H) // 2))
     return F.adaptive_avg_pool2d(sq[:, None], g).flatten(1)
 
+def pointer_loss(heat:torch.Tensor, # [n, g*g] heatmap logits
+                 target:torch.Tensor, # [n, g*g] patch coverage (`heat_targets`)
+                )->torch.Tensor:
+    "Softmax cross-entropy over the image tokens against each non-empty target's coverage normalised to sum to 1 (0 when every target is empty)"
+    keep = target.sum(-1) > 0
+    if not keep.any(): return heat.sum() * 0
+    t = target[keep] / target[keep].sum(-1, keepdim=True)
+    return -(t * heat[keep].float().log_softmax(-1)).sum(-1).mean()
+
 @patch
 def training_step(self:Grounder, batch:dict, # from `prepare_batch`
                  )->dict:
-    "Loss of a batch: `dict(loss, ce, bce, dice)` with loss = 1.0*CE + 2.0*BCE + 0.5*DICE (+ 1.0*heat with `dense_prompt`)"
+    "Loss of a batch: `dict(loss, ce, bce, dice)` with loss = 1.0*CE + 2.0*BCE + 0.5*DICE (+ 1.0*heat with `dense_prompt`, + w*pointer with `loss_weights['pointer']` = w)"
     return self.stage1_losses(batch)[0]
 
 @patch
@@ -615,8 +624,10 @@ def stage1_losses(self:Grounder, batch:dict)->tuple:
     r = dict(loss=w['ce'] * ce + w['bce'] * bce + w['dice'] * dice, ce=ce.detach(), bce=bce.detach(), dice=dice.detach())
     if out.heat_logits is not None:
         tg = torch.cat([heat_targets(ms.to(self.device), self.patch_grid) for ms in batch['masks']])
-        heat = F.binary_cross_entropy_with_logits(torch.cat(out.heat_logits).float(), tg)
+        hl = torch.cat(out.heat_logits).float(); heat = F.binary_cross_entropy_with_logits(hl, tg)
         r['loss'], r['heat'] = r['loss'] + w.get('heat', HEAT_WEIGHT) * heat, heat.detach()
+        if w.get('pointer'):   # optional: the named object competes with every other object for the heatmap's mass
+            ptr = pointer_loss(hl, tg); r['loss'], r['pointer'] = r['loss'] + w['pointer'] * ptr, ptr.detach()
     return r, out
 
 # %% ../nbs/04_grounder.ipynb #e68b2934

@@ -463,6 +463,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
                    vocab_size:int|None=None, # tiny preset: size of the tokenizer `Grounder.build` trains (None: the preset's 512)
                    vision_layers:int|None=None, vision_hidden:int|None=None, # tiny preset: CLIP tower depth and width (None: the preset's 2 and 64)
                    refer_turns:int=1, # ReferCOCO_edit expressions of one image per training conversation (LISA packs up to 3)
+                   pointer:float=0.0, # weight of the heatmap's pointer loss (`pointer_loss`, 04_grounder; needs the dense prompt; 0: off)
                   )->dict:
     "Train a grounder on a synthetic-world folder (or one of the ablation mixtures) and report held-out grounding by turn type"
     data, out = Path(data), Path(out)
@@ -471,6 +472,9 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     check_referent_target(referent_target)   # before any pre-training runs
     check_new_classes(new_classes)
     check_vision_scenes(vision_scenes)   # before any pre-training runs
+    if not pointer >= 0: raise ReferPix2PixError(f"pointer: a loss weight, >= 0 (got {pointer})")
+    if pointer and (dense_prompt is False or (model is not None and not model.config.dense_prompt)):
+        raise ReferPix2PixError("pointer: the pointer loss is on the [SEG] heatmap, which a grounder without the dense prompt does not have")
     if threads: torch.set_num_threads(threads)
     seed_everything(seed)
     ds = plain_referring(data, 'train') if plain else world_stage1(data, 'train', referring=referring, coref=coref, semantic=semantic, new_classes=new_classes, refer_turns=refer_turns, seed=seed)
@@ -492,6 +496,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     vision = pretraining('vision', vision_steps, lambda: dict(accuracy=
         pretrain_vision(g, data, out/'vision', steps=vision_steps, seed=seed, progress=progress, device=tdev, scenes=vision_scenes)['accuracy'],
         scenes=vision_scenes))
+    if pointer: g.loss_weights['pointer'] = pointer
     if freeze_vision: g.llava.model.vision_tower.requires_grad_(False)
     if freeze_sam_encoder: g.sam.image_encoder.requires_grad_(False)
     if fresh and qa_steps > 0:
@@ -512,7 +517,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     g.save_pretrained(out/'grounder')
     test = CoReferEdit(data/'coreferedit'/'sessions.json', split='test')
     report = dict(grounding=grounding_report(g, test, eval_n, progress=progress), sam_pretraining=sam, vision_pretraining=vision, freeze_vision=freeze_vision, freeze_sam_encoder=freeze_sam_encoder, sam_embedding_cache=None if cache is None else dict(images=len(cache.store), hits=cache.hits, misses=cache.misses), qa_pretraining=qa, train_seconds=train_s, steps=steps,
-                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, coref=coref and not plain, referring=referring or plain, semantic=semantic and not plain, new_classes=new_classes, plain=plain, preset=preset, llm_layers=g.config.llava['text_config']['num_hidden_layers'], sam_patch=g.config.sam['patch_size'], vocab_size=len(g.tokenizer), vision_layers=g.config.llava['vision_config']['num_hidden_layers'], vision_hidden=g.config.llava['vision_config']['hidden_size'], refer_turns=refer_turns, train_samples=len(ds), threads=torch.get_num_threads())
+                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, coref=coref and not plain, referring=referring or plain, semantic=semantic and not plain, new_classes=new_classes, plain=plain, preset=preset, llm_layers=g.config.llava['text_config']['num_hidden_layers'], sam_patch=g.config.sam['patch_size'], vocab_size=len(g.tokenizer), vision_layers=g.config.llava['vision_config']['num_hidden_layers'], vision_hidden=g.config.llava['vision_config']['hidden_size'], refer_turns=refer_turns, pointer=pointer, train_samples=len(ds), threads=torch.get_num_threads())
     save_json(report, out/'report.json')
     return report
 

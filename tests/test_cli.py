@@ -358,11 +358,11 @@ def test_train_grounder_sam_steps_option(tmp_path, world):
     assert json.loads((tmp_path/'sam'/'report.json').read_text())['sam_pretraining'] == rep['sam_pretraining']   # kept, not repeated
 
 def test_train_grounder_stage1_options(tmp_path, world):
-    "The tiny grounder has the [SEG] heatmap prompt by default (--no-dense-prompt drops it: no f_heat, no heat loss); --referent-target (default expression) is recorded, and a bad one is a one-line error; --semantic adds the category conversations to the mixture; --vision-steps pre-trains the vision tower and --freeze-vision keeps it fixed, both recorded; --new-classes is recorded; --llm-layers deepens the tiny LLM, --sam-patch sets the tiny SAM's patch size and --vocab-size its tokenizer's size, all recorded and saved; --refer-turns packs the referring expressions of an image into conversations, recorded; --vision-layers / --vision-hidden size the tiny CLIP tower, recorded and saved; --freeze-sam-encoder keeps SAM's image encoder at its initial weights and serves every batch's embeddings from the cache, recorded; --vision-scenes generated pre-trains the tower on newly generated scenes, recorded"
+    "The tiny grounder has the [SEG] heatmap prompt by default (--no-dense-prompt drops it: no f_heat, no heat loss); --referent-target (default expression) is recorded, and a bad one is a one-line error; --semantic adds the category conversations to the mixture; --vision-steps pre-trains the vision tower and --freeze-vision keeps it fixed, both recorded; --new-classes is recorded; --llm-layers deepens the tiny LLM, --sam-patch sets the tiny SAM's patch size and --vocab-size its tokenizer's size, all recorded and saved; --refer-turns packs the referring expressions of an image into conversations, recorded; --vision-layers / --vision-hidden size the tiny CLIP tower, recorded and saved; --freeze-sam-encoder keeps SAM's image encoder at its initial weights and serves every batch's embeddings from the cache, recorded; --vision-scenes generated pre-trains the tower on newly generated scenes, recorded; --pointer-loss adds the heatmap's pointer loss (recorded, logged), refused without the heatmap or below 0"
     from safetensors.torch import load_file
     from referpix2pix.grounder import Grounder
     base = ['train', 'grounder', '--data', world, '--steps', 2, '--batch-size', 2, '--eval-n', 1, '--sam-steps', 0, '--threads', 1, '--quiet']
-    rc, err = run([*base, '--out', tmp_path/'dense']); assert rc == 0, err
+    rc, err = run([*base, '--out', tmp_path/'dense', '--pointer-loss', 0.5]); assert rc == 0, err
     rc, err = run([*base, '--out', tmp_path/'sparse', '--no-dense-prompt', '--referent-target', 'instruction', '--semantic',
                     '--vision-steps', 2, '--freeze-vision', '--new-classes', 'dataset', '--llm-layers', 3, '--sam-patch', 4, '--vocab-size', 2048, '--refer-turns', 3, '--vision-layers', 3, '--vision-hidden', 96, '--freeze-sam-encoder', '--vision-scenes', 'generated']); assert rc == 0, err
     reps = {n: json.loads((tmp_path/n/'report.json').read_text()) for n in ('dense', 'sparse')}
@@ -396,6 +396,10 @@ def test_train_grounder_stage1_options(tmp_path, world):
     assert keys['dense'] - keys['sparse'] == {k for k in keys['dense'] if k.startswith('f_heat.')}
     assert ('heat' in (tmp_path/'dense'/'metrics.csv').read_text().splitlines()[0].split(',')) and 'heat' not in (tmp_path/'sparse'/'metrics.csv').read_text().splitlines()[0].split(',')
     assert Grounder.from_pretrained(tmp_path/'sparse'/'grounder').f_heat is None and Grounder.from_pretrained(tmp_path/'dense'/'grounder').f_heat is not None
+    assert (reps['dense']['pointer'], reps['sparse']['pointer']) == (0.5, 0.0)
+    assert 'pointer' in (tmp_path/'dense'/'metrics.csv').read_text().splitlines()[0].split(',')
+    one_line_error(*run([*base, '--out', tmp_path/'bad', '--pointer-loss', 0.5, '--no-dense-prompt']), 'does not have')
+    one_line_error(*run([*base, '--out', tmp_path/'bad', '--pointer-loss', -1]), 'pointer: a loss weight')
     one_line_error(*run([*base, '--out', tmp_path/'bad', '--referent-target', 'caption']), 'caption')
     one_line_error(*run([*base, '--out', tmp_path/'bad', '--llm-layers', 0]), 'llm_layers must be at least 1')
     one_line_error(*run([*base, '--out', tmp_path/'bad', '--sam-patch', 5]), 'sam_patch must divide')
