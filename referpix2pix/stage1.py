@@ -473,14 +473,14 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     check_new_classes(new_classes)
     check_vision_scenes(vision_scenes)   # before any pre-training runs
     if not pointer >= 0: raise ReferPix2PixError(f"pointer: a loss weight, >= 0 (got {pointer})")
-    if pointer and (dense_prompt is False or (model is not None and not model.config.dense_prompt)):
-        raise ReferPix2PixError("pointer: the pointer loss is on the [SEG] heatmap, which a grounder without the dense prompt does not have")
     if threads: torch.set_num_threads(threads)
     seed_everything(seed)
     ds = plain_referring(data, 'train') if plain else world_stage1(data, 'train', referring=referring, coref=coref, semantic=semantic, new_classes=new_classes, refer_turns=refer_turns, seed=seed)
     sizes = dict(llm_layers=llm_layers, sam_patch=sam_patch, vocab_size=vocab_size, vision_layers=vision_layers, vision_hidden=vision_hidden)   # None: the preset's
     if model is not None and any(v is not None for v in sizes.values()): raise ReferPix2PixError(f"{' / '.join(sizes)} build a new model; they cannot resize the `model` given")
     g = model or Grounder.build(preset, device=device, seed=seed, dense_prompt=dense_prompt, **sizes)
+    if pointer and not g.config.dense_prompt:   # before any training
+        raise ReferPix2PixError("pointer: the pointer loss is on the [SEG] heatmap, which a grounder without the dense prompt does not have")
     qa = None
     tdev = 'cpu' if get_device(device).type == 'cpu' else 'auto'
     sam_steps = (600 if preset == 'tiny' else 0) if sam_steps is None else sam_steps
