@@ -171,7 +171,7 @@ def cmd_train(a):
     if a.stage == 'grounder':
         from referpix2pix.stage1 import train_grounder
         r = train_grounder(a.data, out, preset=a.preset, steps=a.steps or 4000, batch_size=a.batch_size or 16, lr=a.lr or 5e-4,
-                           coref=not a.no_coref, referring=not a.no_referring, plain=a.plain_referring, sam_steps=a.sam_steps, dense_prompt=False if a.no_dense_prompt else None, semantic=a.semantic, vision_steps=a.vision_steps, vision_scenes=a.vision_scenes, freeze_vision=a.freeze_vision, freeze_sam_encoder=a.freeze_sam_encoder, new_classes=a.new_classes, llm_layers=a.llm_layers, sam_patch=a.sam_patch, vocab_size=a.vocab_size, refer_turns=a.refer_turns, vision_layers=a.vision_layers, vision_hidden=a.vision_hidden, qa_steps=a.qa_steps, referent_words=a.referent_words, referent_target=a.referent_target, pointer=a.pointer_loss, lr_schedule=a.lr_schedule, eval_every=a.eval_every, seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n,
+                           coref=not a.no_coref, referring=not a.no_referring, plain=a.plain_referring, sam_steps=a.sam_steps, dense_prompt=False if a.no_dense_prompt else None, semantic=a.semantic, vision_steps=a.vision_steps, vision_scenes=a.vision_scenes, freeze_vision=a.freeze_vision, freeze_sam_encoder=a.freeze_sam_encoder, new_classes=a.new_classes, llm_layers=a.llm_layers, llm_hidden=a.llm_hidden, sam_patch=a.sam_patch, vocab_size=a.vocab_size, refer_turns=a.refer_turns, vision_layers=a.vision_layers, vision_hidden=a.vision_hidden, qa_steps=a.qa_steps, referent_words=a.referent_words, referent_target=a.referent_target, pointer=a.pointer_loss, lr_schedule=a.lr_schedule, eval_every=a.eval_every, seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n,
                            device=a.device, threads=a.threads, progress=not a.quiet)
         _print_report(r['grounding'], "gIoU {giou:.3f}  cIoU {ciou:.3f}  Recall@0.5 {recall_0_5:.3f}", f"model saved to {out/'grounder'}; report in {out/'report.json'}")
         return r
@@ -316,6 +316,7 @@ def build_parser()->argparse.ArgumentParser:
     t.add_argument('--llm-layers', type=int, default=None, help="grounder: Llama decoder layers of the tiny preset (default: the preset's 2; the bundled grounder has 3)")
     t.add_argument('--vocab-size', type=int, default=None, help="grounder: size of the tiny preset's tokenizer (default: the preset's 512; 1,067 or more: every template and world word one token, conversations a third shorter)")
     t.add_argument('--vision-layers', type=int, default=None, help="grounder: CLIP tower layers of the tiny preset (default: the preset's 2)")
+    t.add_argument('--llm-hidden', type=int, default=None, help="grounder: Llama width of the tiny preset, a multiple of its head size 32 (default: the preset's 128)")
     t.add_argument('--vision-hidden', type=int, default=None, help="grounder: CLIP tower width of the tiny preset (default: the preset's 64)")
     t.add_argument('--refer-turns', type=int, default=1, help="grounder: referring expressions of one image per training conversation (default 1; LISA packs up to 3)")
     t.add_argument('--sam-patch', type=int, default=None, help="grounder: SAM patch size of the tiny preset (default: the preset's 8; 4 gives mask logits at the image's resolution)")

@@ -173,6 +173,7 @@ def load_sam(checkpoint:str|Path, # SAM's official .pth (a `torch.save`d state d
 def tiny_llava_config(tokenizer, # supplies vocabulary size and the `<image>` / pad / bos / eos ids
                       preset='tiny',
                       llm_layers:int|None=None, # Llama decoder layers; None: the preset's
+                      llm_hidden:int|None=None, # Llama width; heads keep the preset's head size and the MLP its ratio; None: the preset's
                       vision_layers:int|None=None, # CLIP encoder layers; None: the preset's
                       vision_hidden:int|None=None, # CLIP hidden size (a multiple of its heads); None: the preset's
                      )->LlavaConfig:
@@ -181,6 +182,11 @@ def tiny_llava_config(tokenizer, # supplies vocabulary size and the `<image>` / 
     g = {**TINY_DEFAULTS, **get_preset(preset).grounder, **{k: v for k, v in sizes.items() if v is not None}}
     for k in ('llm_layers', 'vision_layers'):
         if g[k] < 1: raise ReferPix2PixError(f"{k} must be at least 1, not {g[k]}")
+    if llm_hidden is not None:   # a wider LLM of the same shape: heads of the preset's size (32), an MLP twice as wide
+        head = g['llm_hidden'] // g['llm_heads']
+        if llm_hidden < 1 or llm_hidden % head:
+            raise ReferPix2PixError(f"llm_hidden must be a positive multiple of the LLM's head size {head}, not {llm_hidden}")
+        g.update(llm_hidden=llm_hidden, llm_heads=llm_hidden // head, llm_intermediate=llm_hidden * g['llm_intermediate'] // g['llm_hidden'])
     if g['vision_hidden'] < 1 or g['vision_hidden'] % g['vision_heads']:
         raise ReferPix2PixError(f"vision_hidden must be a positive multiple of the tower's {g['vision_heads']} heads, not {g['vision_hidden']}")
     vc = CLIPVisionConfig(hidden_size=g['vision_hidden'], intermediate_size=g['vision_intermediate'],
@@ -333,16 +339,16 @@ def build(cls:Grounder, preset:str='tiny', # 'tiny' (from scratch) or 'full' (pr
           trainable:str|None=None, # 'all', 'lisa' or 'none'; default 'all' from scratch, 'lisa' for pretrained presets
           device='auto', dtype='fp32', seed:int=0, # seed of the random initialisation
           max_length:int|None=None, # longest training sequence (tokens); default: the preset's
-          **kwargs, # full: `llava=`, `sam_checkpoint=`, `sam_type=` override the preset's; tiny: `dense_prompt=`, `llm_layers=`, `vision_layers=`, `vision_hidden=`, `sam_patch=`, `vocab_size=`
+          **kwargs, # full: `llava=`, `sam_checkpoint=`, `sam_type=` override the preset's; tiny: `dense_prompt=`, `llm_layers=`, `llm_hidden=`, `vision_layers=`, `vision_hidden=`, `sam_patch=`, `vocab_size=`
          )->Grounder:
     "A new Grounder for a preset"
     p = get_preset(preset); g = {**TINY_DEFAULTS, **p.grounder}
     max_length = max_length or g['max_length']
-    dense, llm_layers, sam_patch, vocab = (kwargs.pop(k, None) for k in ('dense_prompt', 'llm_layers', 'sam_patch', 'vocab_size'))
-    vision = {k: kwargs.pop(k) for k in ('vision_layers', 'vision_hidden') if kwargs.get(k) is not None}
+    dense, sam_patch, vocab = (kwargs.pop(k, None) for k in ('dense_prompt', 'sam_patch', 'vocab_size'))
+    llm, vision = ({k: kwargs.pop(k) for k in ks if kwargs.get(k) is not None} for ks in (('llm_layers', 'llm_hidden'), ('vision_layers', 'vision_hidden')))
     if 'llava' in g:
         if dense: raise ReferPix2PixError(f"dense_prompt is an option of presets built from scratch, not of {p.name!r} (the paper's sparse prompt)")
-        if llm_layers is not None: raise ReferPix2PixError(f"llm_layers is an option of presets built from scratch; {p.name!r} takes its LLM from the LLaVA it loads")
+        if llm: raise ReferPix2PixError(f"{', '.join(llm)} is an option of presets built from scratch; {p.name!r} takes its LLM from the LLaVA it loads")
         if vision: raise ReferPix2PixError(f"{', '.join(vision)} is an option of presets built from scratch; {p.name!r} takes its vision tower from the LLaVA it loads")
         if sam_patch is not None: raise ReferPix2PixError(f"sam_patch is an option of presets built from scratch; {p.name!r} loads an official SAM")
         if vocab is not None: raise ReferPix2PixError(f"vocab_size is an option of presets built from scratch; {p.name!r} uses its LLaVA's tokenizer")
@@ -353,7 +359,7 @@ def build(cls:Grounder, preset:str='tiny', # 'tiny' (from scratch) or 'full' (pr
     if vocab is not None and vocab < 300: raise ReferPix2PixError(f"vocab_size must be at least 300 (256 byte tokens, the special tokens and some merges), not {vocab}")
     tokenizer = tokenizer or train_tokenizer(g['vocab_size'] if vocab is None else vocab)
     if SEG_TOKEN not in tokenizer.get_vocab(): raise ModelLoadError(f"tokenizer has no {SEG_TOKEN} token")
-    cfg = GrounderConfig(llava=tiny_llava_config(tokenizer, p, llm_layers=llm_layers, **vision).to_dict(), sam=sam_config(p, sam_patch), preset=p.name,
+    cfg = GrounderConfig(llava=tiny_llava_config(tokenizer, p, **llm, **vision).to_dict(), sam=sam_config(p, sam_patch), preset=p.name,
                          seg_token_id=tokenizer.convert_tokens_to_ids(SEG_TOKEN), conv_style=g['conv_style'],
                          max_length=max_length, dense_prompt=g['dense_prompt'] if dense is None else bool(dense))
     return _place(cls.from_config(cfg, tokenizer, seed=seed).set_trainable(trainable or 'all'), device, dtype)
