@@ -6,7 +6,8 @@ too, which may be too shallow for two-hop expressions ("the black shape above th
 from the left"). This tool runs `train_grounder` - the same recipe, SAM pre-training included - with the tiny preset's
 tower or LLM resized for this process only (the preset keeps its name, so every tiny default of `train_grounder`
 applies; the saved config.json records the architecture, so the result loads with `Grounder.from_pretrained` like any
-run).
+run). The tower's and the LLM's depths go through `train_grounder`'s own options (`vision_layers=`, `llm_layers=`);
+only the feature layer, which has no option, is set in the preset for this process.
 
   --layers N         CLIP encoder layers (tiny preset: 2)
   --feature-layer K  the hidden states LLaVA reads (-2: the penultimate layer; -1: the last, so every layer trains)
@@ -38,10 +39,11 @@ if __name__ == '__main__':
     a = ap.parse_args()
     if not a.layers >= 1 or not -a.layers <= a.feature_layer <= -1:
         ap.error(f"--feature-layer must lie in [-{a.layers}, -1] for a {a.layers}-layer tower")
-    tiny = get_preset('tiny')
-    register_preset(dataclasses.replace(tiny, grounder={**tiny.grounder, 'vision_layers': a.layers, 'vision_feature_layer': a.feature_layer}))
+    if a.feature_layer != -2:   # the one size `train_grounder` has no option for
+        tiny = get_preset('tiny')
+        register_preset(dataclasses.replace(tiny, grounder={**tiny.grounder, 'vision_feature_layer': a.feature_layer}))
     r = train_grounder(a.world, a.out, steps=a.steps, sam_steps=a.sam_steps, lr=a.lr, eval_every=a.eval_every,
                        semantic=a.semantic, coref=not a.no_coref, vision_steps=a.vision_steps, freeze_vision=a.freeze_vision,
-                       seed=a.seed, resume=a.resume, llm_layers=a.llm_layers, threads=a.threads, progress=False)
+                       seed=a.seed, resume=a.resume, vision_layers=a.layers, llm_layers=a.llm_layers, threads=a.threads, progress=False)
     print(json.dumps(dict(vision_layers=a.layers, vision_feature_layer=a.feature_layer, llm_layers=a.llm_layers,
                           grounding=r['grounding'], train_seconds=r['train_seconds']), indent=1))
