@@ -4,7 +4,7 @@ LLaVA reads the vision tower's hidden states at `vision_feature_layer` (-2, the 
 so the tiny preset's 2-layer tower feeds the LLM one layer and its last layer never trains. The tiny LLM has 2 layers
 too, which may be too shallow for two-hop expressions ("the black shape above the black square", "the second circle
 from the left"). This tool runs `train_grounder` - the same recipe, SAM pre-training included - with the tiny preset's
-tower or LLM resized for this process only (the preset keeps its name, so every tiny default of `train_grounder`
+tower or LLM resized (the preset keeps its name, so every tiny default of `train_grounder`
 applies; the saved config.json records the architecture, so the result loads with `Grounder.from_pretrained` like any
 run). The tower's and the LLM's depths go through `train_grounder`'s own options (`vision_layers=`, `llm_layers=`);
 only the feature layer, which has no option, is set in the preset for this process.
