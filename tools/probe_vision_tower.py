@@ -39,9 +39,8 @@ if __name__ == '__main__':
     a = ap.parse_args()
     if not a.layers >= 1 or not -a.layers <= a.feature_layer <= -1:
         ap.error(f"--feature-layer must lie in [-{a.layers}, -1] for a {a.layers}-layer tower")
-    if a.feature_layer != -2:   # the one size `train_grounder` has no option for
-        tiny = get_preset('tiny')
-        register_preset(dataclasses.replace(tiny, grounder={**tiny.grounder, 'vision_feature_layer': a.feature_layer}))
+    tiny = get_preset('tiny')   # the feature layer is the one setting `train_grounder` has no option for
+    register_preset(dataclasses.replace(tiny, grounder={**tiny.grounder, 'vision_feature_layer': a.feature_layer}))
     r = train_grounder(a.world, a.out, steps=a.steps, sam_steps=a.sam_steps, lr=a.lr, eval_every=a.eval_every,
                        semantic=a.semantic, coref=not a.no_coref, vision_steps=a.vision_steps, freeze_vision=a.freeze_vision,
                        seed=a.seed, resume=a.resume, vision_layers=a.layers, llm_layers=a.llm_layers, threads=a.threads, progress=False)
