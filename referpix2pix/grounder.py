@@ -31,8 +31,9 @@ from .templates import (train_tokenizer, build_conversation, Conversation, STYLE
 __all__ = ['CLIP_MEAN', 'CLIP_STD', 'SAM_PIXEL_MEAN', 'SAM_PIXEL_STD', 'LLM_QV', 'LISA_LORA', 'LOSS_WEIGHTS', 'HEAT_WEIGHT',
            'FORMAT', 'TINY_DEFAULTS', 'SAM_CONFIGS', 'sam_config', 'build_sam', 'sam_shapes', 'infer_sam_type',
            'load_sam', 'tiny_llava_config', 'llava15_config', 'GrounderConfig', 'Grounder', 'full_config',
-           'GrounderOutput', 'sam_single_masks', 'dice_loss', 'mask_losses', 'heat_targets', 'pointer_loss',
-           'llama_style_tokenizer', 'write_tiny_llava', 'write_sam_checkpoint', 'image_key', 'GroundingState']
+           'GrounderOutput', 'refine_block', 'sam_single_masks', 'dice_loss', 'mask_losses', 'heat_targets',
+           'pointer_loss', 'llama_style_tokenizer', 'write_tiny_llava', 'write_sam_checkpoint', 'image_key',
+           'GroundingState']
 
 # %% ../nbs/04_grounder.ipynb #255b9d08
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -222,6 +223,7 @@ class GrounderConfig:
     lora:dict|None=None        # LoRA settings when adapters are injected
     trainable:str='all'        # 'all', 'lisa' or 'none' (see `set_trainable`)
     dense_prompt:bool=False    # also score the LLM's image tokens against [SEG] and give SAM the heatmap as its mask prompt (`f_heat`)
+    mask_refine:int=0          # 3x3 convolutions of a residual block on SAM's decoder grid after its two-way transformer (`f_refine`); 0: none
     preset:str|None=None
     format:str=FORMAT
     version:int=1
@@ -247,6 +249,7 @@ class Grounder(nn.Module):
         H, D = self.llava.config.text_config.hidden_size, config.sam['prompt_dim']
         self.f_t2m = nn.Sequential(nn.Linear(H, H), nn.ReLU(inplace=True), nn.Linear(H, D), nn.Dropout(0.0))
         self.f_heat = nn.ModuleDict(dict(q=nn.Linear(H, H), k=nn.Linear(H, H))) if config.dense_prompt else None
+        self.f_refine = refine_block(self.sam.mask_decoder.transformer_dim, config.mask_refine) if config.mask_refine else None
         if config.lora: inject_adapter_in_model(LoraConfig(**config.lora), self.llava)
 
     @property
@@ -292,7 +295,7 @@ def set_trainable(self:Grounder, mode:str='all', # 'all', 'lisa' or 'none'
     if mode == 'lisa':
         for n, p in self.llava.named_parameters():
             if 'lora_' in n: p.requires_grad_(True)
-        for m in (self.llava.get_input_embeddings(), self.llava.get_output_embeddings(), self.f_t2m, self.sam.mask_decoder, self.f_heat):
+        for m in (self.llava.get_input_embeddings(), self.llava.get_output_embeddings(), self.f_t2m, self.sam.mask_decoder, self.f_heat, self.f_refine):
             if m is not None: m.requires_grad_(True)
     self.config.trainable = mode
     return self
@@ -310,7 +313,8 @@ def components(self:Grounder)->dict:
     return {'vision tower (CLIP)': m.vision_tower, 'projector f_v2t': m.multi_modal_projector,
             'LLM (Llama, incl. embed_tokens)': m.language_model, 'lm_head': self.llava.lm_head, 'f_t2m': self.f_t2m,
             'SAM image encoder': self.sam.image_encoder, 'SAM prompt encoder': self.sam.prompt_encoder,
-            'SAM mask decoder': self.sam.mask_decoder, **({'f_heat (dense prompt)': self.f_heat} if self.f_heat is not None else {})}
+            'SAM mask decoder': self.sam.mask_decoder, **({'f_heat (dense prompt)': self.f_heat} if self.f_heat is not None else {}),
+            **({'f_refine (mask refine)': self.f_refine} if self.f_refine is not None else {})}
 
 @patch
 def param_counts(self:Grounder)->dict:
@@ -339,15 +343,16 @@ def build(cls:Grounder, preset:str='tiny', # 'tiny' (from scratch) or 'full' (pr
           trainable:str|None=None, # 'all', 'lisa' or 'none'; default 'all' from scratch, 'lisa' for pretrained presets
           device='auto', dtype='fp32', seed:int=0, # seed of the random initialisation
           max_length:int|None=None, # longest training sequence (tokens); default: the preset's
-          **kwargs, # full: `llava=`, `sam_checkpoint=`, `sam_type=` override the preset's; tiny: `dense_prompt=`, `llm_layers=`, `llm_hidden=`, `vision_layers=`, `vision_hidden=`, `sam_patch=`, `vocab_size=`
+          **kwargs, # full: `llava=`, `sam_checkpoint=`, `sam_type=` override the preset's; tiny: `dense_prompt=`, `mask_refine=`, `llm_layers=`, `llm_hidden=`, `vision_layers=`, `vision_hidden=`, `sam_patch=`, `vocab_size=`
          )->Grounder:
     "A new Grounder for a preset"
     p = get_preset(preset); g = {**TINY_DEFAULTS, **p.grounder}
     max_length = max_length or g['max_length']
-    dense, sam_patch, vocab = (kwargs.pop(k, None) for k in ('dense_prompt', 'sam_patch', 'vocab_size'))
+    dense, refine, sam_patch, vocab = (kwargs.pop(k, None) for k in ('dense_prompt', 'mask_refine', 'sam_patch', 'vocab_size'))
     llm, vision = ({k: kwargs.pop(k) for k in ks if kwargs.get(k) is not None} for ks in (('llm_layers', 'llm_hidden'), ('vision_layers', 'vision_hidden')))
     if 'llava' in g:
         if dense: raise ReferPix2PixError(f"dense_prompt is an option of presets built from scratch, not of {p.name!r} (the paper's sparse prompt)")
+        if refine: raise ReferPix2PixError(f"mask_refine is an option of presets built from scratch, not of {p.name!r} (SAM's own mask decoder)")
         if llm: raise ReferPix2PixError(f"{', '.join(llm)} is an option of presets built from scratch; {p.name!r} takes its LLM from the LLaVA it loads")
         if vision: raise ReferPix2PixError(f"{', '.join(vision)} is an option of presets built from scratch; {p.name!r} takes its vision tower from the LLaVA it loads")
         if sam_patch is not None: raise ReferPix2PixError(f"sam_patch is an option of presets built from scratch; {p.name!r} loads an official SAM")
@@ -356,12 +361,13 @@ def build(cls:Grounder, preset:str='tiny', # 'tiny' (from scratch) or 'full' (pr
                      max_length=max_length), **kwargs}
         return cls.from_llava(tokenizer=tokenizer, trainable=trainable or 'lisa', device=device, dtype=dtype, seed=seed, **kw)
     if tokenizer is not None and vocab is not None: raise ReferPix2PixError("give a tokenizer or a vocab_size to train one, not both")
+    if refine is not None and refine < 0: raise ReferPix2PixError(f"mask_refine is a number of 3x3 convolutions, 0 or more, not {refine}")
     if vocab is not None and vocab < 300: raise ReferPix2PixError(f"vocab_size must be at least 300 (256 byte tokens, the special tokens and some merges), not {vocab}")
     tokenizer = tokenizer or train_tokenizer(g['vocab_size'] if vocab is None else vocab)
     if SEG_TOKEN not in tokenizer.get_vocab(): raise ModelLoadError(f"tokenizer has no {SEG_TOKEN} token")
     cfg = GrounderConfig(llava=tiny_llava_config(tokenizer, p, **llm, **vision).to_dict(), sam=sam_config(p, sam_patch), preset=p.name,
                          seg_token_id=tokenizer.convert_tokens_to_ids(SEG_TOKEN), conv_style=g['conv_style'],
-                         max_length=max_length, dense_prompt=g['dense_prompt'] if dense is None else bool(dense))
+                         max_length=max_length, dense_prompt=g['dense_prompt'] if dense is None else bool(dense), mask_refine=refine or 0)
     return _place(cls.from_config(cfg, tokenizer, seed=seed).set_trainable(trainable or 'all'), device, dtype)
 
 # %% ../nbs/04_grounder.ipynb #53a4df49
@@ -507,18 +513,30 @@ def heat_prompt(self:Grounder, heat:torch.Tensor, # [n, g*g] logits in CLIP's fr
     keep[..., :max(1, round(M[0] * h / self.sam.image_encoder.img_size)), :max(1, round(M[1] * w / self.sam.image_encoder.img_size))] = 1
     return p * keep
 
+def refine_block(dim:int, # channels of SAM's decoder grid (`MaskDecoder.transformer_dim`)
+                 layers:int, # 3x3 convolutions (GELU between them)
+                )->nn.Sequential:
+    "The residual block `f_refine` adds to SAM's decoder grid: 3x3 convolutions whose last one starts at zero (the block starts as the identity)"
+    mods = []
+    for i in range(layers): mods += [nn.Conv2d(dim, dim, 3, padding=1)] + ([nn.GELU()] if i < layers - 1 else [])
+    nn.init.zeros_(mods[-1].weight); nn.init.zeros_(mods[-1].bias)
+    return nn.Sequential(*mods)
+
 def sam_single_masks(sam, # a segment-anything `Sam`
-                     image_embeddings:torch.Tensor, # [n, D, h, w]: row i is prompt i's own image embedding
+                     image_embeddings:torch.Tensor, # [n, D, h, w]: row i is prompt i's own image embedding ([1, D, h, w]: one image for all)
                      image_pe:torch.Tensor, # [1, D, h, w] `prompt_encoder.get_dense_pe()`
                      sparse:torch.Tensor, # [n, k, D] sparse prompt embeddings
                      dense:torch.Tensor, # [n, D, h, w] dense prompt embeddings
+                     refine:nn.Module|None=None, # `refine_block`: added to the decoder grid after the two-way transformer
                     )->torch.Tensor:
     "Low-resolution logits [n, 1, 4h, 4w] of SAM's mask decoder with `multimask_output=False`, each prompt on its own image's embedding"
     md = sam.mask_decoder   # its own modules; `MaskDecoder.predict_masks` repeats ONE image's embedding for all its prompts
     tokens = torch.cat([md.iou_token.weight, md.mask_tokens.weight]).unsqueeze(0).expand(len(sparse), -1, -1)
     src = image_embeddings + dense; b, c, h, w = src.shape
     hs, src = md.transformer(src, image_pe.expand(b, -1, -1, -1), torch.cat((tokens, sparse), 1))
-    up = md.output_upscaling(src.transpose(1, 2).reshape(b, c, h, w))
+    src = src.transpose(1, 2).reshape(b, c, h, w)
+    if refine is not None: src = src + refine(src)
+    up = md.output_upscaling(src)
     return (md.output_hypernetworks_mlps[0](hs[:, 1])[:, None] @ up.flatten(2)).view(b, 1, *up.shape[-2:])   # mask token 0: the single-mask output
 
 @patch
@@ -538,10 +556,10 @@ def decode_masks(self:Grounder, seg_hidden:torch.Tensor, # [n, H] last-layer hid
         dense = pe.mask_downscaling(self.heat_prompt(heat, input_size, orig_size).to(image_embedding.dtype))
     else: dense = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(len(sparse), -1, *pe.image_embedding_size)
     image_pe = pe.get_dense_pe().to(image_embedding.dtype)
-    if len(image_embedding) == 1:
+    if len(image_embedding) == 1 and self.f_refine is None:
         low, _ = self.sam.mask_decoder(image_embeddings=image_embedding, image_pe=image_pe, sparse_prompt_embeddings=sparse,
                                        dense_prompt_embeddings=dense, multimask_output=False)
-    else: low = sam_single_masks(self.sam, image_embedding, image_pe, sparse, dense)
+    else: low = sam_single_masks(self.sam, image_embedding, image_pe, sparse, dense, self.f_refine)
     masks = self.sam.postprocess_masks(low, tuple(input_size), tuple(orig_size))[:, 0]
     return (masks, heat) if return_heat else masks
 

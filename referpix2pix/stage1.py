@@ -460,6 +460,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
                    new_classes:str='coco', # ReferCOCO_edit(^coref) `{new_class}` words: 'coco' (the paper's) or 'dataset' (the world's shapes)
                    llm_layers:int|None=None, # tiny preset: Llama decoder layers (None: the preset's 2; the bundled grounder has 3)
                    llm_hidden:int|None=None, # tiny preset: Llama width, a multiple of its head size 32 (None: the preset's 128)
+                   mask_refine:int|None=None, # tiny preset: 3x3 convolutions of a residual block on SAM's decoder grid (`refine_block`; None: none)
                    sam_patch:int|None=None, # tiny preset: SAM's patch size (None: the preset's 8; 4 gives mask logits at the image's resolution)
                    vocab_size:int|None=None, # tiny preset: size of the tokenizer `Grounder.build` trains (None: the preset's 512)
                    vision_layers:int|None=None, vision_hidden:int|None=None, # tiny preset: CLIP tower depth and width (None: the preset's 2 and 64)
@@ -477,7 +478,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     if threads: torch.set_num_threads(threads)
     seed_everything(seed)
     ds = plain_referring(data, 'train') if plain else world_stage1(data, 'train', referring=referring, coref=coref, semantic=semantic, new_classes=new_classes, refer_turns=refer_turns, seed=seed)
-    sizes = dict(llm_layers=llm_layers, llm_hidden=llm_hidden, sam_patch=sam_patch, vocab_size=vocab_size, vision_layers=vision_layers, vision_hidden=vision_hidden)   # None: the preset's
+    sizes = dict(llm_layers=llm_layers, llm_hidden=llm_hidden, mask_refine=mask_refine, sam_patch=sam_patch, vocab_size=vocab_size, vision_layers=vision_layers, vision_hidden=vision_hidden)   # None: the preset's
     if model is not None and any(v is not None for v in sizes.values()): raise ReferPix2PixError(f"{' / '.join(sizes)} build a new model; they cannot resize the `model` given")
     g = model or Grounder.build(preset, device=device, seed=seed, dense_prompt=dense_prompt, **sizes)
     if pointer and not g.config.dense_prompt:   # before any training
@@ -518,7 +519,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     g.save_pretrained(out/'grounder')
     test = CoReferEdit(data/'coreferedit'/'sessions.json', split='test')
     report = dict(grounding=grounding_report(g, test, eval_n, progress=progress), sam_pretraining=sam, vision_pretraining=vision, freeze_vision=freeze_vision, freeze_sam_encoder=freeze_sam_encoder, sam_embedding_cache=None if cache is None else dict(images=len(cache.store), hits=cache.hits, misses=cache.misses), qa_pretraining=qa, train_seconds=train_s, steps=steps,
-                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, coref=coref and not plain, referring=referring or plain, semantic=semantic and not plain, new_classes=new_classes, plain=plain, preset=preset, llm_layers=g.config.llava['text_config']['num_hidden_layers'], llm_hidden=g.config.llava['text_config']['hidden_size'], sam_patch=g.config.sam['patch_size'], vocab_size=len(g.tokenizer), vision_layers=g.config.llava['vision_config']['num_hidden_layers'], vision_hidden=g.config.llava['vision_config']['hidden_size'], refer_turns=refer_turns, pointer=pointer, train_samples=len(ds), threads=torch.get_num_threads())
+                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, mask_refine=g.config.mask_refine, coref=coref and not plain, referring=referring or plain, semantic=semantic and not plain, new_classes=new_classes, plain=plain, preset=preset, llm_layers=g.config.llava['text_config']['num_hidden_layers'], llm_hidden=g.config.llava['text_config']['hidden_size'], sam_patch=g.config.sam['patch_size'], vocab_size=len(g.tokenizer), vision_layers=g.config.llava['vision_config']['num_hidden_layers'], vision_hidden=g.config.llava['vision_config']['hidden_size'], refer_turns=refer_turns, pointer=pointer, train_samples=len(ds), threads=torch.get_num_threads())
     save_json(report, out/'report.json')
     return report
 

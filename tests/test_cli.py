@@ -358,13 +358,13 @@ def test_train_grounder_sam_steps_option(tmp_path, world):
     assert json.loads((tmp_path/'sam'/'report.json').read_text())['sam_pretraining'] == rep['sam_pretraining']   # kept, not repeated
 
 def test_train_grounder_stage1_options(tmp_path, world):
-    "The tiny grounder has the [SEG] heatmap prompt by default (--no-dense-prompt drops it: no f_heat, no heat loss); --referent-target (default expression) is recorded, and a bad one is a one-line error; --semantic adds the category conversations to the mixture; --vision-steps pre-trains the vision tower and --freeze-vision keeps it fixed, both recorded; --new-classes is recorded; --llm-layers deepens the tiny LLM and --llm-hidden widens it, --sam-patch sets the tiny SAM's patch size and --vocab-size its tokenizer's size, all recorded and saved; --refer-turns packs the referring expressions of an image into conversations, recorded; --vision-layers / --vision-hidden size the tiny CLIP tower, recorded and saved; --freeze-sam-encoder keeps SAM's image encoder at its initial weights and serves every batch's embeddings from the cache, recorded; --vision-scenes generated pre-trains the tower on newly generated scenes, recorded; --pointer-loss adds the heatmap's pointer loss (recorded, logged), refused without the heatmap or below 0"
+    "The tiny grounder has the [SEG] heatmap prompt by default (--no-dense-prompt drops it: no f_heat, no heat loss); --referent-target (default expression) is recorded, and a bad one is a one-line error; --semantic adds the category conversations to the mixture; --vision-steps pre-trains the vision tower and --freeze-vision keeps it fixed, both recorded; --new-classes is recorded; --llm-layers deepens the tiny LLM and --llm-hidden widens it, --mask-refine adds the 3x3 refine block to the tiny SAM's decoder, --sam-patch sets the tiny SAM's patch size and --vocab-size its tokenizer's size, all recorded and saved; --refer-turns packs the referring expressions of an image into conversations, recorded; --vision-layers / --vision-hidden size the tiny CLIP tower, recorded and saved; --freeze-sam-encoder keeps SAM's image encoder at its initial weights and serves every batch's embeddings from the cache, recorded; --vision-scenes generated pre-trains the tower on newly generated scenes, recorded; --pointer-loss adds the heatmap's pointer loss (recorded, logged), refused without the heatmap or below 0"
     from safetensors.torch import load_file
     from referpix2pix.grounder import Grounder
     base = ['train', 'grounder', '--data', world, '--steps', 2, '--batch-size', 2, '--eval-n', 1, '--sam-steps', 0, '--threads', 1, '--quiet']
     rc, err = run([*base, '--out', tmp_path/'dense', '--pointer-loss', 0.5]); assert rc == 0, err
     rc, err = run([*base, '--out', tmp_path/'sparse', '--no-dense-prompt', '--referent-target', 'instruction', '--semantic',
-                    '--vision-steps', 2, '--freeze-vision', '--new-classes', 'dataset', '--llm-layers', 3, '--llm-hidden', 160, '--sam-patch', 4, '--vocab-size', 2048, '--refer-turns', 3, '--vision-layers', 3, '--vision-hidden', 96, '--freeze-sam-encoder', '--vision-scenes', 'generated']); assert rc == 0, err
+                    '--vision-steps', 2, '--freeze-vision', '--new-classes', 'dataset', '--llm-layers', 3, '--llm-hidden', 160, '--mask-refine', 2, '--sam-patch', 4, '--vocab-size', 2048, '--refer-turns', 3, '--vision-layers', 3, '--vision-hidden', 96, '--freeze-sam-encoder', '--vision-scenes', 'generated']); assert rc == 0, err
     reps = {n: json.loads((tmp_path/n/'report.json').read_text()) for n in ('dense', 'sparse')}
     from referpix2pix.data.datasets import RefCOCO
     assert (reps['dense']['semantic'], reps['sparse']['semantic']) == (False, True)
@@ -381,6 +381,7 @@ def test_train_grounder_stage1_options(tmp_path, world):
     assert (reps['dense']['llm_layers'], reps['sparse']['llm_layers']) == (2, 3)
     assert (reps['dense']['llm_hidden'], reps['sparse']['llm_hidden']) == (128, 160)
     assert (reps['dense']['sam_patch'], reps['sparse']['sam_patch']) == (8, 4)
+    assert (reps['dense']['mask_refine'], reps['sparse']['mask_refine']) == (0, 2)
     assert (reps['dense']['vocab_size'], reps['sparse']['vocab_size']) == (512, 1067)
     g3 = Grounder.from_pretrained(tmp_path/'sparse'/'grounder')
     assert (g3.llava.config.vision_config.num_hidden_layers, g3.llava.config.vision_config.hidden_size) == (3, 96)
@@ -389,13 +390,14 @@ def test_train_grounder_stage1_options(tmp_path, world):
     assert len(g3.tokenizer) == g3.llava.config.text_config.vocab_size == 1067 and g3.tokenizer.tokenize(' the leftmost') == ['Ġthe', 'Ġleftmost']
     assert (reps['dense']['freeze_sam_encoder'], reps['dense']['sam_embedding_cache'], reps['sparse']['freeze_sam_encoder']) == (False, None, True)
     c = reps['sparse']['sam_embedding_cache']; assert c['hits'] + c['misses'] == 2 * 2 and c['images'] == c['misses'] >= 1   # 2 steps of 2 samples
-    g0 = Grounder.build('tiny', device='cpu', seed=0, dense_prompt=False, llm_layers=3, llm_hidden=160, sam_patch=4, vocab_size=2048, vision_layers=3, vision_hidden=96)
+    g0 = Grounder.build('tiny', device='cpu', seed=0, dense_prompt=False, llm_layers=3, llm_hidden=160, mask_refine=2, sam_patch=4, vocab_size=2048, vision_layers=3, vision_hidden=96)
     enc0, enc3 = g0.sam.image_encoder.state_dict(), g3.sam.image_encoder.state_dict()
     assert all(torch.equal(enc0[k], enc3[k]) for k in enc0)   # frozen through stage 1
     assert not all(torch.equal(a, b) for a, b in zip(g0.sam.mask_decoder.state_dict().values(), g3.sam.mask_decoder.state_dict().values()))
     keys = {n: set(load_file(tmp_path/n/'grounder'/'model.safetensors')) for n in ('dense', 'sparse')}
     assert any(k.startswith('f_heat.') for k in keys['dense']) and not any(k.startswith('f_heat.') for k in keys['sparse'])
     assert keys['dense'] - keys['sparse'] == {k for k in keys['dense'] if k.startswith('f_heat.')}
+    assert any(k.startswith('f_refine.') for k in keys['sparse']) and not any(k.startswith('f_refine.') for k in keys['dense']) and len(g3.f_refine) == 3
     assert ('heat' in (tmp_path/'dense'/'metrics.csv').read_text().splitlines()[0].split(',')) and 'heat' not in (tmp_path/'sparse'/'metrics.csv').read_text().splitlines()[0].split(',')
     assert Grounder.from_pretrained(tmp_path/'sparse'/'grounder').f_heat is None and Grounder.from_pretrained(tmp_path/'dense'/'grounder').f_heat is not None
     assert (reps['dense']['pointer'], reps['sparse']['pointer']) == (0.5, 0.0)
@@ -406,6 +408,7 @@ def test_train_grounder_stage1_options(tmp_path, world):
     one_line_error(*run([*base, '--out', tmp_path/'bad', '--llm-layers', 0]), 'llm_layers must be at least 1')
     one_line_error(*run([*base, '--out', tmp_path/'bad', '--llm-hidden', 100]), "llm_hidden must be a positive multiple of the LLM's head size 32")
     one_line_error(*run([*base, '--out', tmp_path/'bad', '--sam-patch', 5]), 'sam_patch must divide')
+    one_line_error(*run([*base, '--out', tmp_path/'bad', '--mask-refine', -1]), 'mask_refine is a number of 3x3 convolutions')
     one_line_error(*run([*base, '--out', tmp_path/'bad', '--vocab-size', 100]), 'vocab_size must be at least 300')
     one_line_error(*run([*base, '--out', tmp_path/'bad', '--refer-turns', 0]), 'per_conversation must be at least 1')
     one_line_error(*run([*base, '--out', tmp_path/'bad', '--vision-hidden', 90]), 'vision_hidden must be a positive multiple')
