@@ -517,6 +517,7 @@ def refine_block(dim:int, # channels of SAM's decoder grid (`MaskDecoder.transfo
                  layers:int, # 3x3 convolutions (GELU between them)
                 )->nn.Sequential:
     "The residual block `f_refine` adds to SAM's decoder grid: 3x3 convolutions whose last one starts at zero (the block starts as the identity)"
+    if layers < 1: raise ReferPix2PixError(f"a refine block has at least one 3x3 convolution, not {layers}")
     mods = []
     for i in range(layers): mods += [nn.Conv2d(dim, dim, 3, padding=1)] + ([nn.GELU()] if i < layers - 1 else [])
     nn.init.zeros_(mods[-1].weight); nn.init.zeros_(mods[-1].bias)
