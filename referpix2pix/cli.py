@@ -22,7 +22,7 @@ def _out_dir(path:str|Path)->Path:
     if p.exists() and not p.is_dir(): raise CLIError(f"{p}: exists and is not a folder")
     try:
         p.mkdir(parents=True, exist_ok=True)
-        probe = p / '.write-test'; probe.write_text(''); probe.unlink()
+        probe = p / f'.write-test-{os.getpid()}'; probe.write_text(''); probe.unlink()   # one name per process: ranks of a multi-process launch check the same folder
     except OSError as e: raise CLIError(f"{p}: cannot write to this folder ({e.strerror or e})")
     return p
 
@@ -173,6 +173,7 @@ def cmd_train(a):
         r = train_grounder(a.data, out, preset=a.preset, steps=a.steps or 4000, batch_size=a.batch_size or 16, lr=a.lr or 5e-4,
                            coref=not a.no_coref, referring=not a.no_referring, plain=a.plain_referring, sam_steps=a.sam_steps, dense_prompt=False if a.no_dense_prompt else None, semantic=a.semantic, vision_steps=a.vision_steps, vision_scenes=a.vision_scenes, freeze_vision=a.freeze_vision, freeze_sam_encoder=a.freeze_sam_encoder, new_classes=a.new_classes, llm_layers=a.llm_layers, llm_hidden=a.llm_hidden, mask_refine=a.mask_refine, sam_patch=a.sam_patch, vocab_size=a.vocab_size, refer_turns=a.refer_turns, vision_layers=a.vision_layers, vision_hidden=a.vision_hidden, qa_steps=a.qa_steps, referent_words=a.referent_words, referent_target=a.referent_target, pointer=a.pointer_loss, lr_schedule=a.lr_schedule, eval_every=a.eval_every, seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n,
                            device=a.device, threads=a.threads, progress=not a.quiet)
+        if 'grounding' not in r: return r   # another rank of a multi-process launch (rank 0 evaluates and prints)
         _print_report(r['grounding'], "gIoU {giou:.3f}  cIoU {ciou:.3f}  Recall@0.5 {recall_0_5:.3f}", f"model saved to {out/'grounder'}; report in {out/'report.json'}")
         return r
     if a.stage == 'editor' and a.variant:
@@ -182,6 +183,7 @@ def cmd_train(a):
                           comb=0.0 if (a.no_comb or a.grounder is None) else a.comb, interaction=a.interaction, qformer=not a.no_qformer,
                           seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n, eval_reasoning=a.eval_reasoning,
                           device=a.device, threads=a.threads, progress=not a.quiet)
+        if 'edit_gt_mask' not in r: return r   # another rank of a multi-process launch (rank 0 evaluates and prints)
         _print_report(r['edit_gt_mask'], "PSNR {psnr:.2f}  L1 {l1:.4f}  L1 outside mask {l1_outside:.4f}", f"{a.variant} editor saved to {out/'model'}; report in {out/'report.json'}")
         return r
     if a.stage == 'editor':
@@ -192,6 +194,7 @@ def cmd_train(a):
                          comb=0.0 if a.no_comb else a.comb, grounder=a.grounder, mask_channels=not a.no_mask,
                          vae_steps=a.vae_steps, seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n,
                          device=a.device, threads=a.threads, progress=not a.quiet, model=start)
+        if 'edit_gt_mask' not in r: return r   # another rank of a multi-process launch (rank 0 evaluates and prints)
         _print_report(r['edit_gt_mask'], "PSNR {psnr:.2f}  L1 {l1:.4f}  L1 outside mask {l1_outside:.4f}", f"editor saved to {out/'editor'}; report in {out/'report.json'}")
         return r
     raise CLIError(f"unknown stage {a.stage!r}")

@@ -25,7 +25,7 @@ from .core import (ReferPix2PixError, ModelLoadError, InstructionError, get_devi
 from .templates import build_conversation, IMAGE_TOKEN
 from .grounder import Grounder, CLIP_MEAN, CLIP_STD, LISA_LORA, _check_text, _load_state, _place
 from .editor import EditorModel, conditioning_dropout, expand_conv_in, _image_batch, _mask_batch, _atomic_dir
-from .train import TrainConfig, train
+from .train import TrainConfig, train, is_main_process
 from .data.datasets import world_stage2
 from .data.shapes import iter_sessions, edit_samples
 from .stage2 import predicted_masks, CombMasks, edit_report
@@ -611,6 +611,7 @@ def train_variant(variant:str, # 'referpix2pix', 'ip2p', 'smartedit' or 'hybrid'
                       checkpoint_every=max(100, steps // 5), log_every=max(1, min(25, steps // 10)), resume=resume, progress=progress, device=loop_dev)
     h = train(model, ds, partial(model.prepare_batch, mask_fn=mask_fn), cfg)['history']
     rep.update(train_seconds=_train_seconds(h), final_loss=h[-1].get('loss') if h else None)
+    if not is_main_process(): return rep   # another rank of a multi-process launch: rank 0 saves the model and evaluates it
     model.save_pretrained(out/'model')
     rep['edit_gt_mask'] = variant_report(model, world_stage2(data, 'test'), eval_n, steps=eval_steps, seed=seed)
     if eval_reasoning: rep['edit_reasoning'] = variant_report(model, reasoning_samples(eval_reasoning, size=model.image_size), steps=eval_steps, seed=seed)

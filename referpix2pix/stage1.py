@@ -14,7 +14,7 @@ from .core import ReferPix2PixError, get_device, save_json, seed_everything
 from .grounder import Grounder, GroundingState, image_key
 from .data.datasets import world_stage1, CoReferEdit, check_new_classes
 from .metrics import GroundingMeter, mask_iou
-from .train import TrainConfig, train, latest_checkpoint
+from .train import TrainConfig, train, latest_checkpoint, is_main_process
 
 # %% auto #0
 __all__ = ['FRAMES', 'TURN1_KINDS', 'PRONOUN_KINDS', 'POS_WORDS', 'VISION_SCENES', 'REFERENT_TARGETS', 'grounding_report',
@@ -174,7 +174,7 @@ def pretrain_sam(grounder:Grounder, data:str|Path, out:str|Path, steps:int=600, 
     rc = RefCOCO(Path(data)/'refcoco')
     ds = InstancePoints(rc, rc.image_ids('train'), seed)
     cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10), seed=seed,
-                      checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device=device, tensorboard=False, resume='latest')
+                      checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device=device, tensorboard=False, resume='latest', find_unused_parameters=True)
     return train(SamPointTask(grounder.sam), ds, partial(collate_points, grounder=grounder), cfg)
 
 # %% ../nbs/07b_stage1.ipynb #88f095a3
@@ -262,7 +262,7 @@ def pretrain_qa(grounder:Grounder, data:str|Path, out:str|Path, steps:int=800, b
     from referpix2pix.data.datasets import RefCOCO
     rc = RefCOCO(Path(data)/'refcoco')
     cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10), seed=seed,
-                      checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device='cpu', tensorboard=False)
+                      checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device='cpu', tensorboard=False, find_unused_parameters=True)
     r = train(QATask(grounder), VisualQA(rc, 'train', seed), partial(collate_qa, grounder=grounder), cfg)
     r['qa_accuracy'] = qa_accuracy(grounder, VisualQA(rc, 'val', seed + 1))
     return r
@@ -353,7 +353,7 @@ def pretrain_vision(grounder:Grounder, data:str|Path, out:str|Path, steps:int=20
         held_out = {image_key(rc.image(i)) for i in rc.image_ids(['val', 'test'])}
         ds = GeneratedObjects(ds.shapes, steps * batch_size, seed=seed, size=rc.image(next(iter(rc.image_ids('train')))).size[0], exclude=held_out)
     cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10), seed=seed,
-                      checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device=device, tensorboard=False, resume='latest')
+                      checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device=device, tensorboard=False, resume='latest', find_unused_parameters=True)
     r = train(task, ds, partial(collate_attributes, grounder=grounder), cfg)
     r['accuracy'] = attribute_accuracy(task, ObjectAttributes(rc, rc.image_ids('val')), eval_n)
     return r
@@ -510,12 +510,14 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     eval_fn = (lambda m, step: {f'{k}_giou': v['giou'] for k, v in grounding_report(g, val, eval_n).items() if isinstance(v, dict)}) if eval_every else None
     cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(warmup, steps // 10), seed=seed, lr_schedule=lr_schedule,
                       checkpoint_every=checkpoint_every, log_every=max(1, min(25, steps // 10)), resume=resume,
-                      eval_every=eval_every, progress=progress, device=tdev, stop_at=stop_at)
+                      eval_every=eval_every, progress=progress, device=tdev, stop_at=stop_at,
+                      find_unused_parameters=True)   # a step leaves SAM's IoU head, its other mask outputs and the prompt embeddings it does not use without gradients: DDP must know
     t0 = time.time()
     prepare = partial(task.prepare_batch, rng=random)   # the global `random` is checkpointed: exact resume
     cache = SamEmbeddingCache(g) if freeze_sam_encoder else None
     res = train(task, ds, prepare if cache is None else with_cached_embeddings(prepare, cache), cfg, eval_fn=eval_fn)
     train_s = time.time() - t0
+    if not is_main_process(): return dict(steps=steps, train_seconds=train_s)   # another rank of a multi-process launch: rank 0 saves the model and evaluates it
     g.save_pretrained(out/'grounder')
     test = CoReferEdit(data/'coreferedit'/'sessions.json', split='test')
     report = dict(grounding=grounding_report(g, test, eval_n, progress=progress), sam_pretraining=sam, vision_pretraining=vision, freeze_vision=freeze_vision, freeze_sam_encoder=freeze_sam_encoder, sam_embedding_cache=None if cache is None else dict(images=len(cache.store), hits=cache.hits, misses=cache.misses), qa_pretraining=qa, train_seconds=train_s, steps=steps,

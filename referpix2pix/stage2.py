@@ -14,7 +14,7 @@ from .core import ReferPix2PixError, get_device, save_json, seed_everything, pil
 from .editor import EditorModel, autoencoder_loss, calibrate_scaling_factor
 from .data.datasets import world_stage2, CoReferEdit
 from .metrics import exact_target_metrics, average_metrics, reason_edit_metrics
-from .train import TrainConfig, train
+from .train import TrainConfig, train, is_main_process
 
 # %% auto #0
 __all__ = ['VaeTask', 'WorldImages', 'pretrain_vae', 'calibration_images', 'predicted_mask', 'predicted_masks', 'CombMasks',
@@ -129,6 +129,7 @@ def train_editor(data:str|Path, # a folder written by `referpix2pix data shapes`
     t0 = time.time()
     train(ed, ds, partial(ed.prepare_batch, mask_fn=mask_fn), cfg)
     rep['train_seconds'] = time.time() - t0
+    if not is_main_process(): return rep   # another rank of a multi-process launch: rank 0 saves the model and evaluates it
     ed.save_pretrained(out/'editor')
     test = world_stage2(data, 'test')
     rep['edit_gt_mask'] = edit_report(ed, test, eval_n)   # the 8-channel baseline ignores the mask; its metrics still use it

@@ -20,7 +20,8 @@ __all__ = ['SCHEDULES', 'PRECISIONS', 'REQUIRED_FILES', 'CheckpointError', 'Trai
            'persistent_buffers', 'checkpoint_state_dict', 'DiscDataset', 'dice_loss', 'TinySegNet', 'TrainConfig',
            'make_optimizer', 'make_scheduler', 'epoch_order', 'ResumableBatchSampler', 'batch_stream', 'get_rng_state',
            'set_rng_state', 'check_checkpoint', 'list_checkpoints', 'latest_checkpoint', 'load_checkpoint_weights',
-           'save_checkpoint', 'read_metrics', 'MetricsCSV', 'train', 'plot_metrics', 'train_throughput']
+           'save_checkpoint', 'read_metrics', 'MetricsCSV', 'train', 'is_main_process', 'plot_metrics',
+           'train_throughput']
 
 # %% ../nbs/07_train.ipynb #ea1d9847
 class CheckpointError(ModelLoadError):
@@ -592,6 +593,11 @@ def train(model:nn.Module, # has training_step(batch)->dict with 'loss'; optiona
            'train_time_s': t_train, 'checkpoint': str(last_ckpt) if last_ckpt else None, 'out_dir': str(out), 'history': read_metrics(out/'metrics.csv')}
     acc.free_memory()
     return res
+
+def is_main_process()->bool:
+    "True in a single-process run and on rank 0 of a multi-process launch (`accelerate launch`, `torchrun`): the process that saves, evaluates and prints after `train`"
+    from accelerate import PartialState
+    return PartialState().is_main_process
 
 # %% ../nbs/07_train.ipynb #b42012c8
 def plot_metrics(csv_path:str|Path, # metrics.csv or a run folder

@@ -4,7 +4,7 @@ Ranks start from *different* trainable weights; DDP must broadcast rank 0's and 
 identical across ranks, the weights must move away from their initial values, and a two-process run
 stopped at half time and resumed must end exactly where the uninterrupted two-process run ends.
 """
-import os, subprocess, sys
+import json, os, subprocess, sys
 from pathlib import Path
 import pytest
 import torch
@@ -61,3 +61,52 @@ def test_checkpoint_holds_every_rank_rng_and_one_metrics_file(run2):
     steps = [r['step'] for r in T.read_metrics(run2/'split'/'metrics.csv')]
     assert steps == list(range(1, STEPS + 1))
     assert float((run2/'samples_per_s.txt').read_text()) > 0
+
+
+
+@pytest.fixture(scope='module')
+def world48(tmp_path_factory):
+    sys.path.insert(0, str(HERE.parent))
+    from referpix2pix.data.shapes import make_world
+    world = tmp_path_factory.mktemp('world')/'world'
+    make_world(world, 48, seed=3, workers=1, progress=False)   # enough objects for a global batch of the vision pre-training (64 x 2)
+    return world
+
+
+def cli2(*args):
+    "`referpix2pix ARGS` under torchrun, two CPU processes (gloo)"
+    import shutil
+    exe = shutil.which('referpix2pix', path=str(Path(sys.executable).parent)) or shutil.which('referpix2pix')   # the installed command
+    assert exe, "the referpix2pix command is not installed beside this Python"
+    env = {**os.environ, 'PYTHONPATH': str(HERE.parent) + os.pathsep + os.environ.get('PYTHONPATH', ''), 'OMP_NUM_THREADS': '1'}
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', exe, *map(str, args)],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    return r
+
+
+def test_two_process_grounder_from_the_command_line(tmp_path, world48):
+    """`referpix2pix train grounder` under a two-process launch: the SAM and vision pre-trainings and stage 1 run as DDP
+    (their steps leave some trainable parameters without gradients), rank 0 alone saves, evaluates and prints; one
+    metrics file, a two-rank checkpoint"""
+    import referpix2pix.train as T
+    out = tmp_path/'run'
+    r = cli2('train', 'grounder', '--data', world48, '--out', out, '--steps', 3, '--batch-size', 2, '--sam-steps', 2,
+             '--vision-steps', 2, '--freeze-vision', '--eval-n', 2, '--threads', 1, '--quiet')
+    assert r.stdout.count('model saved to') == 1, r.stdout   # rank 0 prints the report, once
+    rep = json.loads((out/'report.json').read_text())
+    assert rep['grounding']['referring']['n'] > 0 and rep['sam_pretraining']['steps'] == 2 and rep['vision_pretraining']['steps'] == 2
+    assert (out/'grounder'/'model.safetensors').exists()
+    st = T.check_checkpoint(T.latest_checkpoint(out/'checkpoints'))
+    assert st['world_size'] == 2 and st['global_batch'] == 4 and st['samples_seen'] == 4 * 3
+    assert [row['step'] for row in T.read_metrics(out/'metrics.csv')] == [1, 2, 3]
+
+
+def test_two_process_editor_from_the_command_line(tmp_path, world48):
+    "`referpix2pix train editor` under a two-process launch: its VAE pre-training and stage 2 run as DDP, rank 0 alone evaluates and prints"
+    import referpix2pix.train as T
+    out = tmp_path/'run'
+    r = cli2('train', 'editor', '--data', world48, '--out', out, '--steps', 3, '--batch-size', 2, '--vae-steps', 2, '--eval-n', 2, '--threads', 1, '--quiet')
+    assert r.stdout.count('editor saved to') == 1, r.stdout
+    assert json.loads((out/'report.json').read_text())['edit_gt_mask']['all']['n'] > 0 and (out/'editor').is_dir()
+    assert T.check_checkpoint(T.latest_checkpoint(out/'checkpoints'))['world_size'] == 2
