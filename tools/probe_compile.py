@@ -11,7 +11,7 @@ and times forward + backward + AdamW:
   --mode modules   `torch.compile` of the whole Llama, SAM's image encoder and its mask decoder
 
 The first 10 steps (compilation included) are timed apart from the next 20. Sequence lengths change from batch to
-batch, so `--dynamic` (the default) compiles shape-generic graphs; `--static` recompiles per length.
+batch, so by default the graphs are compiled shape-generic (`dynamic=True`); `--static` recompiles per length.
 
 Usage: python tools/probe_compile.py WORLD [--mode layers] [--static] [--threads 2]
 """
