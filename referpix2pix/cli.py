@@ -171,7 +171,7 @@ def cmd_train(a):
     if a.stage == 'grounder':
         from referpix2pix.stage1 import train_grounder
         r = train_grounder(a.data, out, preset=a.preset, steps=a.steps or 4000, batch_size=a.batch_size or 16, lr=a.lr or 5e-4,
-                           coref=not a.no_coref, referring=not a.no_referring, plain=a.plain_referring, sam_steps=a.sam_steps, dense_prompt=False if a.no_dense_prompt else None, semantic=a.semantic, vision_steps=a.vision_steps, vision_scenes=a.vision_scenes, freeze_vision=a.freeze_vision, freeze_sam_encoder=a.freeze_sam_encoder, new_classes=a.new_classes, llm_layers=a.llm_layers, llm_hidden=a.llm_hidden, mask_refine=a.mask_refine, sam_patch=a.sam_patch, vocab_size=a.vocab_size, refer_turns=a.refer_turns, vision_layers=a.vision_layers, vision_hidden=a.vision_hidden, qa_steps=a.qa_steps, referent_words=a.referent_words, referent_target=a.referent_target, pointer=a.pointer_loss, lr_schedule=a.lr_schedule, eval_every=a.eval_every, seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n,
+                           coref=not a.no_coref, referring=not a.no_referring, plain=a.plain_referring, sam_steps=a.sam_steps, dense_prompt=False if a.no_dense_prompt else None, semantic=a.semantic, vision_steps=a.vision_steps, vision_scenes=a.vision_scenes, freeze_vision=a.freeze_vision, freeze_sam_encoder=a.freeze_sam_encoder, new_classes=a.new_classes, llm_layers=a.llm_layers, llm_hidden=a.llm_hidden, mask_refine=a.mask_refine, sam_patch=a.sam_patch, vocab_size=a.vocab_size, refer_turns=a.refer_turns, vision_layers=a.vision_layers, vision_hidden=a.vision_hidden, qa_steps=a.qa_steps, referent_words=a.referent_words, referent_target=a.referent_target, pointer=a.pointer_loss, lr_schedule=a.lr_schedule, adam_beta2=a.adam_beta2, weight_decay=a.weight_decay, eval_every=a.eval_every, seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n,
                            device=a.device, threads=a.threads, progress=not a.quiet)
         if 'grounding' not in r: return r   # another rank of a multi-process launch (rank 0 evaluates and prints)
         _print_report(r['grounding'], "gIoU {giou:.3f}  cIoU {ciou:.3f}  Recall@0.5 {recall_0_5:.3f}", f"model saved to {out/'grounder'}; report in {out/'report.json'}")
@@ -295,6 +295,8 @@ def build_parser()->argparse.ArgumentParser:
     t.add_argument('--batch-size', type=_positive('--batch-size'), default=None, help='samples per step (default 16 grounder, 32 editor)')
     t.add_argument('--lr', type=float, default=None, help='peak learning rate')
     t.add_argument('--lr-schedule', default='cosine', help='grounder: learning-rate schedule after the warm-up: cosine (default, decays to 0 at --steps), constant_with_warmup, linear or constant')
+    t.add_argument('--adam-beta2', type=float, default=0.999, help="grounder: AdamW's second-moment decay in stage 1 (default 0.999)")
+    t.add_argument('--weight-decay', type=float, default=0.0, help="grounder: AdamW's weight decay on the >=2-D weights in stage 1 (default 0)")
     t.add_argument('--no-coref', action='store_true', help='train without pronoun turns (the w/o co-refer ablation)')
     t.add_argument('--no-referring', action='store_true', help='grounder: train without ReferCOCO_edit (the -ReferCOCO_edit data ablation)')
     t.add_argument('--plain-referring', action='store_true', help='grounder: plain referring segmentation only, no edit instructions (the LLM+SAM baseline)')

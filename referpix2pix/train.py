@@ -142,7 +142,7 @@ class TrainConfig:
     device:str='auto'             # 'auto' (accelerate picks) or 'cpu' to force the CPU
     tensorboard:bool=True         # also write TensorBoard events to out_dir/tb
     eval_every:int|None=None      # steps between `eval_fn` calls (and at the end)
-    adam_betas:tuple=(0.9, 0.999)
+    adam_betas:tuple=(0.9, 0.999) # AdamW's (beta1, beta2), each in [0, 1)
     adam_eps:float=1e-8
     find_unused_parameters:bool=False # DDP option for models whose step skips some trainable params
 
@@ -154,6 +154,7 @@ class TrainConfig:
         if self.lr_schedule not in SCHEDULES: raise TrainConfigError(f"Unknown lr_schedule {self.lr_schedule!r}; use one of {SCHEDULES}")
         if self.mixed_precision not in PRECISIONS: raise TrainConfigError(f"Unknown mixed_precision {self.mixed_precision!r}; use one of {PRECISIONS}")
         if self.lr <= 0 or self.warmup_steps < 0 or self.weight_decay < 0: raise TrainConfigError("lr must be > 0, warmup_steps and weight_decay >= 0")
+        if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas): raise TrainConfigError(f"adam_betas must be two numbers in [0, 1), got {list(self.adam_betas)}")
         if self.keep_last_n is not None and self.keep_last_n < 1: raise TrainConfigError("keep_last_n must be >= 1 or None")
         if self.stop_at is not None and self.stop_at < 1: raise TrainConfigError("stop_at must be >= 1 or None")
         if self.device not in ('auto', 'cpu'): get_device(self.device)  # DeviceError if it does not exist

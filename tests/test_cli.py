@@ -358,13 +358,13 @@ def test_train_grounder_sam_steps_option(tmp_path, world):
     assert json.loads((tmp_path/'sam'/'report.json').read_text())['sam_pretraining'] == rep['sam_pretraining']   # kept, not repeated
 
 def test_train_grounder_stage1_options(tmp_path, world):
-    "The tiny grounder has the [SEG] heatmap prompt by default (--no-dense-prompt drops it: no f_heat, no heat loss); --referent-target (default expression) is recorded, and a bad one is a one-line error; --semantic adds the category conversations to the mixture; --vision-steps pre-trains the vision tower and --freeze-vision keeps it fixed, both recorded; --new-classes is recorded; --llm-layers deepens the tiny LLM and --llm-hidden widens it, --mask-refine adds the 3x3 refine block to the tiny SAM's decoder, --sam-patch sets the tiny SAM's patch size and --vocab-size its tokenizer's size, all recorded and saved; --refer-turns packs the referring expressions of an image into conversations, recorded; --vision-layers / --vision-hidden size the tiny CLIP tower, recorded and saved; --freeze-sam-encoder keeps SAM's image encoder at its initial weights and serves every batch's embeddings from the cache, recorded; --vision-scenes generated pre-trains the tower on newly generated scenes, recorded; --pointer-loss adds the heatmap's pointer loss (recorded, logged), refused without the heatmap or below 0"
+    "The tiny grounder has the [SEG] heatmap prompt by default (--no-dense-prompt drops it: no f_heat, no heat loss); --referent-target (default expression) is recorded, and a bad one is a one-line error; --semantic adds the category conversations to the mixture; --vision-steps pre-trains the vision tower and --freeze-vision keeps it fixed, both recorded; --new-classes is recorded; --llm-layers deepens the tiny LLM and --llm-hidden widens it, --mask-refine adds the 3x3 refine block to the tiny SAM's decoder, --sam-patch sets the tiny SAM's patch size and --vocab-size its tokenizer's size, all recorded and saved; --refer-turns packs the referring expressions of an image into conversations, recorded; --vision-layers / --vision-hidden size the tiny CLIP tower, recorded and saved; --freeze-sam-encoder keeps SAM's image encoder at its initial weights and serves every batch's embeddings from the cache, recorded; --vision-scenes generated pre-trains the tower on newly generated scenes, recorded; --pointer-loss adds the heatmap's pointer loss (recorded, logged), refused without the heatmap or below 0; --adam-beta2 sets AdamW's second-moment decay of stage 1 (recorded in the report and in the checkpoints' config), refused outside [0, 1); --weight-decay sets its weight decay (recorded in both places), refused below 0"
     from safetensors.torch import load_file
     from referpix2pix.grounder import Grounder
     base = ['train', 'grounder', '--data', world, '--steps', 2, '--batch-size', 2, '--eval-n', 1, '--sam-steps', 0, '--threads', 1, '--quiet']
-    rc, err = run([*base, '--out', tmp_path/'dense', '--pointer-loss', 0.5]); assert rc == 0, err
+    rc, err = run([*base, '--out', tmp_path/'dense', '--pointer-loss', 0.5, '--weight-decay', 0.1]); assert rc == 0, err
     rc, err = run([*base, '--out', tmp_path/'sparse', '--no-dense-prompt', '--referent-target', 'instruction', '--semantic',
-                    '--vision-steps', 2, '--freeze-vision', '--new-classes', 'dataset', '--llm-layers', 3, '--llm-hidden', 160, '--mask-refine', 2, '--sam-patch', 4, '--vocab-size', 2048, '--refer-turns', 3, '--vision-layers', 3, '--vision-hidden', 96, '--freeze-sam-encoder', '--vision-scenes', 'generated']); assert rc == 0, err
+                    '--vision-steps', 2, '--freeze-vision', '--new-classes', 'dataset', '--llm-layers', 3, '--llm-hidden', 160, '--mask-refine', 2, '--sam-patch', 4, '--vocab-size', 2048, '--refer-turns', 3, '--vision-layers', 3, '--vision-hidden', 96, '--freeze-sam-encoder', '--vision-scenes', 'generated', '--adam-beta2', 0.95]); assert rc == 0, err
     reps = {n: json.loads((tmp_path/n/'report.json').read_text()) for n in ('dense', 'sparse')}
     from referpix2pix.data.datasets import RefCOCO
     assert (reps['dense']['semantic'], reps['sparse']['semantic']) == (False, True)
@@ -401,9 +401,15 @@ def test_train_grounder_stage1_options(tmp_path, world):
     assert ('heat' in (tmp_path/'dense'/'metrics.csv').read_text().splitlines()[0].split(',')) and 'heat' not in (tmp_path/'sparse'/'metrics.csv').read_text().splitlines()[0].split(',')
     assert Grounder.from_pretrained(tmp_path/'sparse'/'grounder').f_heat is None and Grounder.from_pretrained(tmp_path/'dense'/'grounder').f_heat is not None
     assert (reps['dense']['pointer'], reps['sparse']['pointer']) == (0.5, 0.0)
+    assert (reps['dense']['adam_beta2'], reps['sparse']['adam_beta2']) == (0.999, 0.95)
+    assert [json.loads((tmp_path/n/'checkpoints'/'step-2'/'config.json').read_text())['adam_betas'] for n in ('dense', 'sparse')] == [[0.9, 0.999], [0.9, 0.95]]
+    assert (reps['dense']['weight_decay'], reps['sparse']['weight_decay']) == (0.1, 0.0)
+    assert [json.loads((tmp_path/n/'checkpoints'/'step-2'/'config.json').read_text())['weight_decay'] for n in ('dense', 'sparse')] == [0.1, 0.0]
     assert 'pointer' in (tmp_path/'dense'/'metrics.csv').read_text().splitlines()[0].split(',')
     one_line_error(*run([*base, '--out', tmp_path/'bad', '--pointer-loss', 0.5, '--no-dense-prompt']), 'does not have')
     one_line_error(*run([*base, '--out', tmp_path/'bad', '--pointer-loss', -1]), 'pointer: a loss weight')
+    one_line_error(*run([*base, '--out', tmp_path/'bad', '--adam-beta2', 1.0]), "adam_beta2: AdamW's second-moment decay, in [0, 1)")
+    one_line_error(*run([*base, '--out', tmp_path/'bad', '--weight-decay', -0.1]), "weight_decay: AdamW's weight decay, >= 0")
     one_line_error(*run([*base, '--out', tmp_path/'bad', '--referent-target', 'caption']), 'caption')
     one_line_error(*run([*base, '--out', tmp_path/'bad', '--llm-layers', 0]), 'llm_layers must be at least 1')
     one_line_error(*run([*base, '--out', tmp_path/'bad', '--llm-hidden', 100]), "llm_hidden must be a positive multiple of the LLM's head size 32")
