@@ -104,17 +104,20 @@ def train_editor(data:str|Path, # a folder written by `referpix2pix data shapes`
                  grounder=None, # a trained Grounder (or its folder) for comb; None trains on exact masks only
                  mask_channels:bool=True, # False: the 8-channel InstructPix2Pix baseline
                  seed:int=0, resume:str|None=None, eval_n:int|None=100, device:str='auto', threads:int|None=None,
-                 progress:bool=True, model:EditorModel|None=None)->dict:
+                 progress:bool=True, model:EditorModel|None=None,
+                 ema_decay:float=0.0, # > 0: an EMA of the weights, as diffusers' InstructPix2Pix script's --use_ema (`TrainConfig.ema_decay`); the saved editor holds it
+                )->dict:
     "Train an editor on a synthetic-world folder and report held-out exact-target metrics"
     from referpix2pix.grounder import Grounder
     data, out = Path(data), Path(out)
     if not (data/'magicbrush').exists(): raise ReferPix2PixError(f"{data}: not a data folder written by `referpix2pix data shapes` (no magicbrush/)")
+    if not 0 <= ema_decay < 1: raise ReferPix2PixError(f"ema_decay: the weights' EMA decay, in [0, 1) with 0 for none (got {ema_decay})")
     if threads: torch.set_num_threads(threads)
     seed_everything(seed)
     ds = world_stage2(data, 'train')
     ed = model or EditorModel.build(preset, mask_channels=mask_channels, seed=seed, device=device)
     rep = dict(preset=preset, steps=steps, batch_size=batch_size, lr=lr, comb=comb if grounder is not None else 0.0,
-               mask_channels=mask_channels, train_samples=len(ds))
+               mask_channels=mask_channels, ema_decay=ema_decay, train_samples=len(ds))
     if model is None and preset == 'tiny':
         t0 = time.time(); v = pretrain_vae(ed, ds, out/'vae', steps=vae_steps, seed=seed, progress=progress)
         rep.update(vae_seconds=time.time() - t0, vae_l1=float(v.get('l1', float('nan'))), scaling_factor=v['scaling_factor'])
@@ -123,7 +126,7 @@ def train_editor(data:str|Path, # a folder written by `referpix2pix data shapes`
         g = Grounder.from_pretrained(grounder, device='cpu') if isinstance(grounder, (str, Path)) else grounder
         pred = predicted_masks(g, ds, progress=progress)
         mask_fn = CombMasks({ds[i]['id']: pred[i] for i in range(len(ds))}, comb)
-    cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup, seed=seed,
+    cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup, seed=seed, ema_decay=ema_decay,
                       checkpoint_every=max(100, steps // 5), log_every=max(1, min(25, steps // 10)), resume=resume,
                       progress=progress, device='cpu' if get_device(device).type == 'cpu' else 'auto')
     t0 = time.time()

@@ -145,6 +145,7 @@ class TrainConfig:
     adam_betas:tuple=(0.9, 0.999) # AdamW's (beta1, beta2), each in [0, 1)
     adam_eps:float=1e-8
     find_unused_parameters:bool=False # DDP option for models whose step skips some trainable params
+    ema_decay:float=0.0           # > 0: keep an EMA of the trainable weights (diffusers' EMAModel), evaluate with it, return it; 0 = off
 
     def __post_init__(self):
         self.out_dir, self.adam_betas = str(self.out_dir), tuple(self.adam_betas)
@@ -155,6 +156,7 @@ class TrainConfig:
         if self.mixed_precision not in PRECISIONS: raise TrainConfigError(f"Unknown mixed_precision {self.mixed_precision!r}; use one of {PRECISIONS}")
         if self.lr <= 0 or self.warmup_steps < 0 or self.weight_decay < 0: raise TrainConfigError("lr must be > 0, warmup_steps and weight_decay >= 0")
         if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas): raise TrainConfigError(f"adam_betas must be two numbers in [0, 1), got {list(self.adam_betas)}")
+        if not 0 <= self.ema_decay < 1: raise TrainConfigError(f"ema_decay must be in [0, 1) (0 turns the EMA off), got {self.ema_decay}")
         if self.keep_last_n is not None and self.keep_last_n < 1: raise TrainConfigError("keep_last_n must be >= 1 or None")
         if self.stop_at is not None and self.stop_at < 1: raise TrainConfigError("stop_at must be >= 1 or None")
         if self.device not in ('auto', 'cpu'): get_device(self.device)  # DeviceError if it does not exist
@@ -294,6 +296,7 @@ def latest_checkpoint(out_dir:str|Path)->Path|None:
 # %% ../nbs/07_train.ipynb #f29b4869
 def load_checkpoint_weights(model:nn.Module, # the model to load into (frozen base weights already in place)
                             path:str|Path, # a checkpoint folder or its model.safetensors
+                            ema:bool=False, # then overwrite the trainable parameters with the checkpoint's ema.safetensors
                            )->nn.Module:
     "Copy a checkpoint's trainable weights and buffers into `model`, checking names and shapes"
     p = Path(path); f = p/'model.safetensors' if p.is_dir() else p
@@ -309,6 +312,15 @@ def load_checkpoint_weights(model:nn.Module, # the model to load into (frozen ba
         if unexpected: msg.append(f"{len(unexpected)} tensor(s) the model does not have (or does not train): {unexpected[:5]}")
         if shapes: msg.append('shape mismatch (checkpoint vs model): ' + ', '.join(f"{k} {a} vs {b}" for k, (a, b) in sorted(shapes.items())[:5]))
         raise CheckpointError('; '.join(msg))
+    if ema:
+        e = f.parent/'ema.safetensors'
+        if not e.exists(): raise CheckpointError(f"{e}: no such file (the run had no EMA: TrainConfig.ema_decay was 0)")
+        try: esd = load_file(e)
+        except Exception as x: raise CheckpointError(f"{e}: not a readable safetensors file ({x})")
+        names = dict(trainable_named_parameters(model))
+        if set(esd) != set(names) or any(esd[k].shape != names[k].shape for k in names):
+            raise CheckpointError(f"{e}: does not match the trainable parameters of {type(model).__name__}")
+        sd = {**sd, **esd}
     with torch.no_grad():
         for k, t in want.items(): t.copy_(sd[k])
     return model
@@ -317,7 +329,9 @@ def load_checkpoint_weights(model:nn.Module, # the model to load into (frozen ba
 def save_checkpoint(root:Path, # out_dir/checkpoints
                     step:int, model:nn.Module, optimizer, scheduler, cfg:TrainConfig, state:dict, # trainer state (JSON)
                     rank_state:dict, # this process's extra JSON state (e.g. the partial logging window)
-                    accelerator=None)->Path:
+                    accelerator=None,
+                    ema=None, # a diffusers `EMAModel` over the trainable parameters, in `state['param_names']` order
+                   )->Path:
     "Write `root/step-{step}` atomically: everything into `.tmp-step-{step}`, then one rename"
     from accelerate.utils import gather_object
     t, j = get_rng_state()
@@ -331,6 +345,10 @@ def save_checkpoint(root:Path, # out_dir/checkpoints
         sd = {k: v.detach().to('cpu', copy=True).contiguous() for k, v in checkpoint_state_dict(model).items()}
         atomic_save(tmp/'model.safetensors', lambda f: save_file(sd, f, metadata={'format': 'pt', 'step': str(step), 'kind': 'referpix2pix-train'}))
         atomic_save(tmp/'optimizer.pt', lambda f: torch.save(optimizer.state_dict(), f))
+        if ema is not None:
+            esd = {n: s.detach().to('cpu', copy=True).contiguous() for n, s in zip(state['param_names'], ema.shadow_params)}
+            atomic_save(tmp/'ema.safetensors', lambda f: save_file(esd, f, metadata={'format': 'pt', 'step': str(step), 'kind': 'referpix2pix-ema'}))
+            state = {**state, 'ema': {k: v for k, v in ema.state_dict().items() if k != 'shadow_params'}}
         save_json(scheduler.state_dict(), tmp/'scheduler.json')
         for r, (rt, rj) in enumerate(ranks):
             atomic_save(tmp/f'rng-{r}.safetensors', lambda f: save_file(rt, f)); save_json(rj, tmp/f'rng-{r}.json')
@@ -481,16 +499,19 @@ def _micro_step(acc, step_module, model, optimizer, scheduler, batch, params, cf
         optimizer.zero_grad(set_to_none=True)
     return logged
 
-def _evaluate(model, eval_fn, step, acc)->dict:
-    "Run `eval_fn` on the main process in eval mode, leaving every training RNG stream untouched"
+def _evaluate(model, eval_fn, step, acc, ema=None, params=None)->dict:
+    "Run `eval_fn` on the main process in eval mode (on the EMA weights if `ema`), leaving every training RNG stream and weight untouched"
     evals = {}
     if acc.is_main_process:
         py, npst, dev = random.getstate(), np.random.get_state(), acc.device
         with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == 'cuda' else []):
             model.eval()
+            if ema is not None: ema.store(params); ema.copy_to(params)
             try:
                 with torch.no_grad(): evals = {k if k.startswith('val_') else f'val_{k}': float(v) for k, v in (eval_fn(model, step) or {}).items()}
-            finally: model.train()
+            finally:
+                if ema is not None: ema.restore(params)
+                model.train()
         random.setstate(py); np.random.set_state(npst)
     acc.wait_for_everyone()
     return evals
@@ -520,7 +541,25 @@ def _setup(model, cfg, acc):
         optimizer.load_state_dict(torch.load(ckpt/'optimizer.pt', map_location='cpu', weights_only=True))
         scheduler.load_state_dict(json.loads((ckpt/'scheduler.json').read_text()))
         if st.get('scaler') and acc.scaler is not None: acc.scaler.load_state_dict(st['scaler'])
-    return ckpt, st, named, step_module, optimizer, scheduler
+    return ckpt, st, named, step_module, optimizer, scheduler, _make_ema(named, cfg, ckpt, st)
+
+def _make_ema(named, cfg, ckpt, st):
+    "diffusers' `EMAModel` over the trainable parameters (None when `cfg.ema_decay` is 0), restored from `ckpt`'s ema.safetensors"
+    if not cfg.ema_decay: return None
+    from diffusers.training_utils import EMAModel
+    params = [p for _, p in named]
+    ema = EMAModel(params, decay=cfg.ema_decay)          # after `prepare`: the shadow weights live where the parameters do
+    if ckpt is not None:
+        f = ckpt/'ema.safetensors'
+        if not f.exists():
+            warnings.warn(f"{ckpt} has no EMA weights (its run had ema_decay=0): the EMA starts from the checkpoint's weights at step {st['step']}")
+            ema.optimization_step = st['step']
+            return ema
+        try: sd = load_file(f)
+        except Exception as e: raise CheckpointError(f"{f}: not a readable safetensors file ({e})")
+        if set(sd) != {n for n, _ in named}: raise CheckpointError(f"{f}: its tensors are not the model's trainable parameters")
+        ema.load_state_dict({**st.get('ema', {}), 'decay': cfg.ema_decay, 'shadow_params': [sd[n].to(p.device, p.dtype) for n, p in named]})
+    return ema
 
 def _restore_rng(ckpt, cfg, acc)->dict:
     "Restore this process's RNG state from `ckpt` (call last, just before the first batch); returns its JSON part"
@@ -543,7 +582,7 @@ def train(model:nn.Module, # has training_step(batch)->dict with 'loss'; optiona
     from tqdm.auto import tqdm
     cfg = cfg or TrainConfig()
     acc = _make_accelerator(cfg); main, out = acc.is_main_process, Path(cfg.out_dir)
-    ckpt, st, named, step_module, optimizer, scheduler = _setup(model, cfg, acc)
+    ckpt, st, named, step_module, optimizer, scheduler, ema = _setup(model, cfg, acc)
     step, epoch, position, samples = st['step'], st['epoch'], st['position'], st['samples_seen']
     start, stop = step, min(cfg.max_steps, cfg.stop_at or cfg.max_steps)
     gbs = cfg.batch_size * acc.num_processes; per_step = gbs * cfg.grad_accum
@@ -565,10 +604,11 @@ def train(model:nn.Module, # has training_step(batch)->dict with 'loss'; optiona
                 epoch, position, batch = next(stream)
                 win.add(_micro_step(acc, step_module, model, optimizer, scheduler, batch, params, cfg))
             assert acc.sync_gradients, "gradient accumulation is out of step with the loop"
+            if ema is not None and not acc.optimizer_step_was_skipped: ema.step(params)
             step += 1; samples += per_step; win.steps += 1
             dt = time.perf_counter() - t0; t_train += dt; win.time += dt
             pbar.update(1)
-            evals = _evaluate(model, eval_fn, step, acc) if eval_fn and cfg.eval_every and (step % cfg.eval_every == 0 or step == stop) else {}
+            evals = _evaluate(model, eval_fn, step, acc, ema, params) if eval_fn and cfg.eval_every and (step % cfg.eval_every == 0 or step == stop) else {}
             if step % cfg.log_every == 0 or step == stop or evals:
                 row = {'step': step, 'epoch': epoch, 'lr': lr, **win.means(acc),
                        'samples_per_s': win.steps * per_step / max(win.time, 1e-9), 'time_s': win.time / max(win.steps, 1), **evals}
@@ -585,11 +625,12 @@ def train(model:nn.Module, # has training_step(batch)->dict with 'loss'; optiona
                 state = {'step': step, 'epoch': epoch, 'position': position, 'samples_seen': samples, 'world_size': acc.num_processes,
                          'global_batch': gbs, 'param_names': [n for n, _ in named], 'time': time.time(),
                          'scaler': acc.scaler.state_dict() if acc.scaler is not None else None}
-                last_ckpt = save_checkpoint(out/'checkpoints', step, model, optimizer, scheduler, cfg, state, {'window': win.state()}, acc)
+                last_ckpt = save_checkpoint(out/'checkpoints', step, model, optimizer, scheduler, cfg, state, {'window': win.state()}, acc, ema)
     finally:
         pbar.close(); stream.close()                                     # also stops DataLoader workers
         if tb is not None: tb.close()
     acc.wait_for_everyone()
+    if ema is not None: ema.copy_to(params)                             # the model leaves with its EMA weights
     res = {**last_row, 'step': step, 'epoch': epoch, 'steps_run': step - start, 'samples_per_s': (step - start) * per_step / max(t_train, 1e-9),
            'train_time_s': t_train, 'checkpoint': str(last_ckpt) if last_ckpt else None, 'out_dir': str(out), 'history': read_metrics(out/'metrics.csv')}
     acc.free_memory()

@@ -419,6 +419,27 @@ def test_train_grounder_stage1_options(tmp_path, world):
     one_line_error(*run([*base, '--out', tmp_path/'bad', '--refer-turns', 0]), 'per_conversation must be at least 1')
     one_line_error(*run([*base, '--out', tmp_path/'bad', '--vision-hidden', 90]), 'vision_hidden must be a positive multiple')
 
+def test_train_ema_decay_option(tmp_path, world, model_dir):
+    "--ema-decay keeps an EMA of the trainable weights in both stages: recorded in the report and the checkpoints' config, written to every checkpoint's ema.safetensors, and what the saved grounder holds; refused outside [0, 1) and with --variant"
+    from safetensors.torch import load_file
+    from referpix2pix.grounder import Grounder
+    base = ['train', 'grounder', '--data', world, '--steps', 3, '--batch-size', 2, '--eval-n', 1, '--sam-steps', 0, '--threads', 1, '--quiet']
+    rc, err = run([*base, '--out', tmp_path/'g', '--ema-decay', 0.5]); assert rc == 0, err
+    rep, ck = json.loads((tmp_path/'g'/'report.json').read_text()), tmp_path/'g'/'checkpoints'/'step-3'
+    assert rep['ema_decay'] == 0.5 and json.loads((ck/'config.json').read_text())['ema_decay'] == 0.5
+    assert json.loads((ck/'trainer_state.json').read_text())['ema']['optimization_step'] == 3
+    raw, ema = load_file(ck/'model.safetensors'), load_file(ck/'ema.safetensors')
+    saved = dict(Grounder.from_pretrained(tmp_path/'g'/'grounder').named_parameters())
+    pairs = [(n, m) for n in ema for m in saved if n == m or n.endswith('.' + m)]   # the loop's names carry the task wrapper's prefix
+    assert len(pairs) > 10 and len({n for n, _ in pairs}) == len(pairs) and all(torch.equal(saved[m].detach(), ema[n]) for n, m in pairs)
+    assert any(not torch.equal(raw[n], ema[n]) for n in ema)                        # the EMA, not the last raw weights
+    rc, err = run(['train', 'editor', '--data', world, '--out', tmp_path/'e', '--editor', model_dir, '--no-comb', '--steps', 2,
+                   '--batch-size', 2, '--eval-n', 1, '--threads', 1, '--quiet', '--ema-decay', 0.9]); assert rc == 0, err
+    assert json.loads((tmp_path/'e'/'report.json').read_text())['ema_decay'] == 0.9 and (tmp_path/'e'/'checkpoints'/'step-2'/'ema.safetensors').exists()
+    one_line_error(*run([*base, '--out', tmp_path/'bad', '--ema-decay', 1.0]), "ema_decay: the weights' EMA decay, in [0, 1)")
+    one_line_error(*run(['train', 'editor', '--data', world, '--out', tmp_path/'bad', '--ema-decay', -0.1, '--quiet']), "ema_decay: the weights' EMA decay, in [0, 1)")
+    one_line_error(*run(['train', 'editor', '--variant', 'ip2p', '--data', world, '--out', tmp_path/'bad', '--ema-decay', 0.9, '--quiet']), '--ema-decay is for')
+
 def test_train_editor_fine_tunes_a_given_editor(tmp_path, world, model_dir):
     from referpix2pix.editor import EditorModel
     rc, err = run(['train', 'editor', '--data', world, '--out', tmp_path/'ft', '--editor', model_dir, '--no-comb', '--steps', 2,

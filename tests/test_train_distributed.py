@@ -103,10 +103,11 @@ def test_two_process_grounder_from_the_command_line(tmp_path, world48):
 
 
 def test_two_process_editor_from_the_command_line(tmp_path, world48):
-    "`referpix2pix train editor` under a two-process launch: its VAE pre-training and stage 2 run as DDP, rank 0 alone evaluates and prints"
+    "`referpix2pix train editor` under a two-process launch: its VAE pre-training and stage 2 run as DDP, rank 0 alone evaluates and prints; with --ema-decay, the checkpoint holds the EMA"
     import referpix2pix.train as T
     out = tmp_path/'run'
-    r = cli2('train', 'editor', '--data', world48, '--out', out, '--steps', 3, '--batch-size', 2, '--vae-steps', 2, '--eval-n', 2, '--threads', 1, '--quiet')
+    r = cli2('train', 'editor', '--data', world48, '--out', out, '--steps', 3, '--batch-size', 2, '--vae-steps', 2, '--eval-n', 2, '--threads', 1, '--quiet', '--ema-decay', 0.9)
     assert r.stdout.count('editor saved to') == 1, r.stdout
     assert json.loads((out/'report.json').read_text())['edit_gt_mask']['all']['n'] > 0 and (out/'editor').is_dir()
-    assert T.check_checkpoint(T.latest_checkpoint(out/'checkpoints'))['world_size'] == 2
+    ck = T.latest_checkpoint(out/'checkpoints'); st = T.check_checkpoint(ck)
+    assert st['world_size'] == 2 and st['ema']['optimization_step'] == 3 and (ck/'ema.safetensors').exists()
