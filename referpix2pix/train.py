@@ -294,6 +294,20 @@ def latest_checkpoint(out_dir:str|Path)->Path|None:
     return None
 
 # %% ../nbs/07_train.ipynb #f29b4869
+def _read_tensors(f:Path)->dict:
+    "A safetensors file's tensors, or a `CheckpointError` that says why not"
+    try: return load_file(f)
+    except Exception as e: raise CheckpointError(f"{f}: not a readable safetensors file ({e})")
+
+def _ema_tensors(ckpt:Path, named:list)->dict:
+    "A checkpoint folder's ema.safetensors, checked against the trainable parameters `named` (names and shapes)"
+    e = ckpt/'ema.safetensors'
+    if not e.exists(): raise CheckpointError(f"{e}: no such file (the run had no EMA: TrainConfig.ema_decay was 0)")
+    esd, want = _read_tensors(e), dict(named)
+    if set(esd) != set(want) or any(esd[k].shape != want[k].shape for k in want):
+        raise CheckpointError(f"{e}: does not match the trainable parameters of the model")
+    return esd
+
 def load_checkpoint_weights(model:nn.Module, # the model to load into (frozen base weights already in place)
                             path:str|Path, # a checkpoint folder or its model.safetensors
                             ema:bool=False, # then overwrite the trainable parameters with the checkpoint's ema.safetensors
@@ -301,8 +315,7 @@ def load_checkpoint_weights(model:nn.Module, # the model to load into (frozen ba
     "Copy a checkpoint's trainable weights and buffers into `model`, checking names and shapes"
     p = Path(path); f = p/'model.safetensors' if p.is_dir() else p
     if not f.exists(): raise CheckpointError(f"{f}: no such file")
-    try: sd = load_file(f)
-    except Exception as e: raise CheckpointError(f"{f}: not a readable safetensors file ({e})")
+    sd = _read_tensors(f)
     want = checkpoint_state_dict(model)
     missing, unexpected = sorted(set(want) - set(sd)), sorted(set(sd) - set(want))
     shapes = {k: (tuple(sd[k].shape), tuple(want[k].shape)) for k in set(want) & set(sd) if sd[k].shape != want[k].shape}
@@ -312,15 +325,7 @@ def load_checkpoint_weights(model:nn.Module, # the model to load into (frozen ba
         if unexpected: msg.append(f"{len(unexpected)} tensor(s) the model does not have (or does not train): {unexpected[:5]}")
         if shapes: msg.append('shape mismatch (checkpoint vs model): ' + ', '.join(f"{k} {a} vs {b}" for k, (a, b) in sorted(shapes.items())[:5]))
         raise CheckpointError('; '.join(msg))
-    if ema:
-        e = f.parent/'ema.safetensors'
-        if not e.exists(): raise CheckpointError(f"{e}: no such file (the run had no EMA: TrainConfig.ema_decay was 0)")
-        try: esd = load_file(e)
-        except Exception as x: raise CheckpointError(f"{e}: not a readable safetensors file ({x})")
-        names = dict(trainable_named_parameters(model))
-        if set(esd) != set(names) or any(esd[k].shape != names[k].shape for k in names):
-            raise CheckpointError(f"{e}: does not match the trainable parameters of {type(model).__name__}")
-        sd = {**sd, **esd}
+    if ema: sd = {**sd, **_ema_tensors(f.parent, trainable_named_parameters(model))}
     with torch.no_grad():
         for k, t in want.items(): t.copy_(sd[k])
     return model
@@ -550,14 +555,11 @@ def _make_ema(named, cfg, ckpt, st):
     params = [p for _, p in named]
     ema = EMAModel(params, decay=cfg.ema_decay)          # after `prepare`: the shadow weights live where the parameters do
     if ckpt is not None:
-        f = ckpt/'ema.safetensors'
-        if not f.exists():
+        if not (ckpt/'ema.safetensors').exists():
             warnings.warn(f"{ckpt} has no EMA weights (its run had ema_decay=0): the EMA starts from the checkpoint's weights at step {st['step']}")
             ema.optimization_step = st['step']
             return ema
-        try: sd = load_file(f)
-        except Exception as e: raise CheckpointError(f"{f}: not a readable safetensors file ({e})")
-        if set(sd) != {n for n, _ in named}: raise CheckpointError(f"{f}: its tensors are not the model's trainable parameters")
+        sd = _ema_tensors(ckpt, named)
         ema.load_state_dict({**st.get('ema', {}), 'decay': cfg.ema_decay, 'shadow_params': [sd[n].to(p.device, p.dtype) for n, p in named]})
     return ema
 
