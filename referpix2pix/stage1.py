@@ -14,7 +14,7 @@ from .core import ReferPix2PixError, get_device, save_json, seed_everything
 from .grounder import Grounder, GroundingState, image_key
 from .data.datasets import world_stage1, CoReferEdit, check_new_classes
 from .metrics import GroundingMeter, mask_iou
-from .train import TrainConfig, train, latest_checkpoint, is_main_process
+from .train import TrainConfig, train, latest_checkpoint, is_main_process, check_ema_decay
 
 # %% auto #0
 __all__ = ['FRAMES', 'TURN1_KINDS', 'PRONOUN_KINDS', 'POS_WORDS', 'VISION_SCENES', 'REFERENT_TARGETS', 'grounding_report',
@@ -480,7 +480,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     if not pointer >= 0: raise ReferPix2PixError(f"pointer: a loss weight, >= 0 (got {pointer})")
     if not 0 <= adam_beta2 < 1: raise ReferPix2PixError(f"adam_beta2: AdamW's second-moment decay, in [0, 1) (got {adam_beta2})")   # before any pre-training runs
     if not weight_decay >= 0: raise ReferPix2PixError(f"weight_decay: AdamW's weight decay, >= 0 (got {weight_decay})")
-    if not 0 <= ema_decay < 1: raise ReferPix2PixError(f"ema_decay: the weights' EMA decay, in [0, 1) with 0 for none (got {ema_decay})")
+    check_ema_decay(ema_decay)
     if threads: torch.set_num_threads(threads)
     seed_everything(seed)
     ds = plain_referring(data, 'train') if plain else world_stage1(data, 'train', referring=referring, coref=coref, semantic=semantic, new_classes=new_classes, refer_turns=refer_turns, seed=seed)

@@ -14,7 +14,7 @@ from .core import ReferPix2PixError, get_device, save_json, seed_everything, pil
 from .editor import EditorModel, autoencoder_loss, calibrate_scaling_factor
 from .data.datasets import world_stage2, CoReferEdit
 from .metrics import exact_target_metrics, average_metrics, reason_edit_metrics
-from .train import TrainConfig, train, is_main_process
+from .train import TrainConfig, train, is_main_process, check_ema_decay
 
 # %% auto #0
 __all__ = ['VaeTask', 'WorldImages', 'pretrain_vae', 'calibration_images', 'predicted_mask', 'predicted_masks', 'CombMasks',
@@ -111,7 +111,7 @@ def train_editor(data:str|Path, # a folder written by `referpix2pix data shapes`
     from referpix2pix.grounder import Grounder
     data, out = Path(data), Path(out)
     if not (data/'magicbrush').exists(): raise ReferPix2PixError(f"{data}: not a data folder written by `referpix2pix data shapes` (no magicbrush/)")
-    if not 0 <= ema_decay < 1: raise ReferPix2PixError(f"ema_decay: the weights' EMA decay, in [0, 1) with 0 for none (got {ema_decay})")
+    check_ema_decay(ema_decay)
     if threads: torch.set_num_threads(threads)
     seed_everything(seed)
     ds = world_stage2(data, 'train')

@@ -18,10 +18,10 @@ from .core import ReferPix2PixError, ModelLoadError, DeviceError, get_device, at
 # %% auto #0
 __all__ = ['SCHEDULES', 'PRECISIONS', 'REQUIRED_FILES', 'CheckpointError', 'TrainConfigError', 'trainable_named_parameters',
            'persistent_buffers', 'checkpoint_state_dict', 'DiscDataset', 'dice_loss', 'TinySegNet', 'TrainConfig',
-           'make_optimizer', 'make_scheduler', 'epoch_order', 'ResumableBatchSampler', 'batch_stream', 'get_rng_state',
-           'set_rng_state', 'check_checkpoint', 'list_checkpoints', 'latest_checkpoint', 'load_checkpoint_weights',
-           'save_checkpoint', 'read_metrics', 'MetricsCSV', 'train', 'is_main_process', 'plot_metrics',
-           'train_throughput']
+           'check_ema_decay', 'make_optimizer', 'make_scheduler', 'epoch_order', 'ResumableBatchSampler',
+           'batch_stream', 'get_rng_state', 'set_rng_state', 'check_checkpoint', 'list_checkpoints',
+           'latest_checkpoint', 'load_checkpoint_weights', 'save_checkpoint', 'read_metrics', 'MetricsCSV', 'train',
+           'is_main_process', 'plot_metrics', 'train_throughput']
 
 # %% ../nbs/07_train.ipynb #ea1d9847
 class CheckpointError(ModelLoadError):
@@ -167,6 +167,10 @@ class TrainConfig:
         "Rebuild from `to_dict()` output, ignoring keys this version does not know"
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+def check_ema_decay(ema_decay:float):
+    "The stage recipes' early check of `ema_decay`, before any pre-training runs (`TrainConfig` checks it again)"
+    if not 0 <= ema_decay < 1: raise ReferPix2PixError(f"ema_decay: the weights' EMA decay, in [0, 1) with 0 for none (got {ema_decay})")
 
 # %% ../nbs/07_train.ipynb #ed0eaa06
 def make_optimizer(named:list, # `trainable_named_parameters(model)`
