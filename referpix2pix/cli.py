@@ -171,11 +171,12 @@ def cmd_train(a):
     if a.stage == 'grounder':
         from referpix2pix.stage1 import train_grounder
         r = train_grounder(a.data, out, preset=a.preset, steps=a.steps or 4000, batch_size=a.batch_size or 16, lr=a.lr or 5e-4,
-                           coref=not a.no_coref, referring=not a.no_referring, plain=a.plain_referring, sam_steps=a.sam_steps, dense_prompt=False if a.no_dense_prompt else None, semantic=a.semantic, vision_steps=a.vision_steps, vision_scenes=a.vision_scenes, freeze_vision=a.freeze_vision, freeze_sam_encoder=a.freeze_sam_encoder, new_classes=a.new_classes, llm_layers=a.llm_layers, llm_hidden=a.llm_hidden, mask_refine=a.mask_refine, sam_patch=a.sam_patch, vocab_size=a.vocab_size, refer_turns=a.refer_turns, vision_layers=a.vision_layers, vision_hidden=a.vision_hidden, qa_steps=a.qa_steps, referent_words=a.referent_words, referent_target=a.referent_target, pointer=a.pointer_loss, lr_schedule=a.lr_schedule, adam_beta2=a.adam_beta2, weight_decay=a.weight_decay, ema_decay=a.ema_decay, eval_every=a.eval_every, seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n,
+                           coref=not a.no_coref, referring=not a.no_referring, plain=a.plain_referring, sam_steps=a.sam_steps, dense_prompt=False if a.no_dense_prompt else None, semantic=a.semantic, vision_steps=a.vision_steps, vision_scenes=a.vision_scenes, freeze_vision=a.freeze_vision, freeze_sam_encoder=a.freeze_sam_encoder, new_classes=a.new_classes, llm_layers=a.llm_layers, llm_hidden=a.llm_hidden, mask_refine=a.mask_refine, sam_patch=a.sam_patch, vocab_size=a.vocab_size, refer_turns=a.refer_turns, vision_layers=a.vision_layers, vision_hidden=a.vision_hidden, qa_steps=a.qa_steps, referent_words=a.referent_words, referent_target=a.referent_target, pointer=a.pointer_loss, lr_schedule=a.lr_schedule, adam_beta2=a.adam_beta2, weight_decay=a.weight_decay, ema_decay=a.ema_decay, optimizer=a.optimizer, muon_lr=a.muon_lr, eval_every=a.eval_every, seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n,
                            device=a.device, threads=a.threads, progress=not a.quiet)
         if 'grounding' not in r: return r   # another rank of a multi-process launch (rank 0 evaluates and prints)
         _print_report(r['grounding'], "gIoU {giou:.3f}  cIoU {ciou:.3f}  Recall@0.5 {recall_0_5:.3f}", f"model saved to {out/'grounder'}; report in {out/'report.json'}")
         return r
+    if a.optimizer != 'adamw' or a.muon_lr is not None: raise CLIError("--optimizer and --muon-lr are for `train grounder` (the editor trains with AdamW)")
     if a.stage == 'editor' and a.variant:
         from referpix2pix.smartedit import train_variant
         if a.ema_decay: raise CLIError("--ema-decay is for `train grounder` and `train editor` runs, not --variant fine-tunes")
@@ -298,6 +299,8 @@ def build_parser()->argparse.ArgumentParser:
     t.add_argument('--lr-schedule', default='cosine', help='grounder: learning-rate schedule after the warm-up: cosine (default, decays to 0 at --steps), constant_with_warmup, linear or constant')
     t.add_argument('--adam-beta2', type=float, default=0.999, help="grounder: AdamW's second-moment decay in stage 1 (default 0.999)")
     t.add_argument('--weight-decay', type=float, default=0.0, help="grounder: AdamW's weight decay on the >=2-D weights in stage 1 (default 0)")
+    t.add_argument('--optimizer', choices=['adamw', 'muon'], default='adamw', help="grounder: stage 1's optimizer: adamw (default), or muon (PyTorch's Muon on the hidden layers' matrices, AdamW on the rest)")
+    t.add_argument('--muon-lr', type=float, default=None, help="grounder: Muon's peak learning rate with --optimizer muon, RMS-matched to AdamW's (default: --lr)")
     t.add_argument('--ema-decay', type=float, default=0.0, help="grounder, editor: keep an EMA of the weights with this decay (as diffusers' InstructPix2Pix script's --use_ema; e.g. 0.999), score and save it (default 0: none)")
     t.add_argument('--no-coref', action='store_true', help='train without pronoun turns (the w/o co-refer ablation)')
     t.add_argument('--no-referring', action='store_true', help='grounder: train without ReferCOCO_edit (the -ReferCOCO_edit data ablation)')

@@ -305,6 +305,11 @@ def trainable_parameters(self:Grounder)->list:
     "The parameters the optimiser should update"
     return [p for p in self.parameters() if p.requires_grad]
 
+@patch
+def output_layers(self:Grounder)->list:
+    "The model's read-outs, which `train`'s Muon leaves to AdamW (07_train): the LM head"
+    return [self.llava.lm_head]
+
 # %% ../nbs/04_grounder.ipynb #e1ed65fb
 @patch
 def components(self:Grounder)->dict:

@@ -14,7 +14,7 @@ from .core import ReferPix2PixError, get_device, save_json, seed_everything
 from .grounder import Grounder, GroundingState, image_key
 from .data.datasets import world_stage1, CoReferEdit, check_new_classes
 from .metrics import GroundingMeter, mask_iou
-from .train import TrainConfig, train, latest_checkpoint, is_main_process, check_ema_decay
+from .train import TrainConfig, train, latest_checkpoint, is_main_process, check_ema_decay, check_optimizer
 
 # %% auto #0
 __all__ = ['FRAMES', 'TURN1_KINDS', 'PRONOUN_KINDS', 'POS_WORDS', 'VISION_SCENES', 'REFERENT_TARGETS', 'grounding_report',
@@ -384,6 +384,7 @@ class ReferentWordsTask(torch.nn.Module):
                  target:str='instruction'): # 'instruction': the words of the antecedent's whole instruction; 'expression': of its referring expression (where a sample has `expressions`)
         super().__init__(); self.g, self.weight, self.vocab, self.target = g, weight, len(g.tokenizer), check_referent_target(target)
         self.head = torch.nn.Linear(g.llava.config.text_config.hidden_size, self.vocab).to(g.device)
+    def output_layers(self)->list: return [self.head, *self.g.output_layers()]   # read-outs: AdamW, not Muon (07_train)
     def prepare_batch(self, samples:list, rng=None)->dict:
         "`Grounder.prepare_batch` plus `referent_words`: per sample a [turns, vocab] multi-hot target"
         b = self.g.prepare_batch(samples, rng=rng); b['referent_words'] = []
@@ -441,6 +442,8 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
                    adam_beta2:float=0.999, # AdamW's second-moment decay in stage 1 (0.95 averages the squared gradients over ~20 steps instead of ~1,000)
                    weight_decay:float=0.0, # AdamW's decoupled weight decay on the >=2-D weights in stage 1
                    ema_decay:float=0.0, # > 0: an EMA of the stage-1 weights (`TrainConfig.ema_decay`), which validation scores and the saved grounder holds
+                   optimizer:str='adamw', # stage 1's optimizer: 'adamw', or 'muon' (Muon on the hidden matrices, AdamW on the rest; `train.MuonAdamW`)
+                   muon_lr:float|None=None, # Muon's peak learning rate (RMS-matched to AdamW's); None: `lr`
                    coref:bool=True, # False: no pronoun turns in training (the "w/o co-refer" ablation)
                    referring:bool=True, # False: no ReferCOCO_edit samples (the "-ReferCOCO_edit" data ablation)
                    plain:bool=False, # True: only plain referring segmentation, no edit instructions (the LLM+SAM baseline)
@@ -481,6 +484,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     if not 0 <= adam_beta2 < 1: raise ReferPix2PixError(f"adam_beta2: AdamW's second-moment decay, in [0, 1) (got {adam_beta2})")   # before any pre-training runs
     if not weight_decay >= 0: raise ReferPix2PixError(f"weight_decay: AdamW's weight decay, >= 0 (got {weight_decay})")
     check_ema_decay(ema_decay)
+    check_optimizer(optimizer, muon_lr)
     if threads: torch.set_num_threads(threads)
     seed_everything(seed)
     ds = plain_referring(data, 'train') if plain else world_stage1(data, 'train', referring=referring, coref=coref, semantic=semantic, new_classes=new_classes, refer_turns=refer_turns, seed=seed)
@@ -514,7 +518,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     task = ReferentWordsTask(g, w, referent_target) if w > 0 else g
     val = CoReferEdit(data/'coreferedit'/'sessions.json', split='val')
     eval_fn = (lambda m, step: {f'{k}_giou': v['giou'] for k, v in grounding_report(g, val, eval_n).items() if isinstance(v, dict)}) if eval_every else None
-    cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(warmup, steps // 10), seed=seed, lr_schedule=lr_schedule, adam_betas=(0.9, adam_beta2), weight_decay=weight_decay, ema_decay=ema_decay,
+    cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(warmup, steps // 10), seed=seed, lr_schedule=lr_schedule, adam_betas=(0.9, adam_beta2), weight_decay=weight_decay, ema_decay=ema_decay, optimizer=optimizer, muon_lr=muon_lr,
                       checkpoint_every=checkpoint_every, log_every=max(1, min(25, steps // 10)), resume=resume,
                       eval_every=eval_every, progress=progress, device=tdev, stop_at=stop_at,
                       find_unused_parameters=True)   # a step leaves SAM's IoU head, its other mask outputs and the prompt embeddings it does not use without gradients: DDP must know
@@ -527,7 +531,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     g.save_pretrained(out/'grounder')
     test = CoReferEdit(data/'coreferedit'/'sessions.json', split='test')
     report = dict(grounding=grounding_report(g, test, eval_n, progress=progress), sam_pretraining=sam, vision_pretraining=vision, freeze_vision=freeze_vision, freeze_sam_encoder=freeze_sam_encoder, sam_embedding_cache=None if cache is None else dict(images=len(cache.store), hits=cache.hits, misses=cache.misses), qa_pretraining=qa, train_seconds=train_s, steps=steps,
-                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, adam_beta2=adam_beta2, weight_decay=weight_decay, ema_decay=ema_decay, referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, mask_refine=g.config.mask_refine, coref=coref and not plain, referring=referring or plain, semantic=semantic and not plain, new_classes=new_classes, plain=plain, preset=preset, llm_layers=g.config.llava['text_config']['num_hidden_layers'], llm_hidden=g.config.llava['text_config']['hidden_size'], sam_patch=g.config.sam['patch_size'], vocab_size=len(g.tokenizer), vision_layers=g.config.llava['vision_config']['num_hidden_layers'], vision_hidden=g.config.llava['vision_config']['hidden_size'], refer_turns=refer_turns, pointer=pointer, train_samples=len(ds), threads=torch.get_num_threads())
+                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, adam_beta2=adam_beta2, weight_decay=weight_decay, ema_decay=ema_decay, optimizer=optimizer, muon_lr=muon_lr if optimizer == 'muon' else None, referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, mask_refine=g.config.mask_refine, coref=coref and not plain, referring=referring or plain, semantic=semantic and not plain, new_classes=new_classes, plain=plain, preset=preset, llm_layers=g.config.llava['text_config']['num_hidden_layers'], llm_hidden=g.config.llava['text_config']['hidden_size'], sam_patch=g.config.sam['patch_size'], vocab_size=len(g.tokenizer), vision_layers=g.config.llava['vision_config']['num_hidden_layers'], vision_hidden=g.config.llava['vision_config']['hidden_size'], refer_turns=refer_turns, pointer=pointer, train_samples=len(ds), threads=torch.get_num_threads())
     save_json(report, out/'report.json')
     return report
 

@@ -16,12 +16,13 @@ from safetensors.torch import save_file, load_file
 from .core import ReferPix2PixError, ModelLoadError, DeviceError, get_device, atomic_save, atomic_write, save_json
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'PRECISIONS', 'REQUIRED_FILES', 'CheckpointError', 'TrainConfigError', 'trainable_named_parameters',
-           'persistent_buffers', 'checkpoint_state_dict', 'DiscDataset', 'dice_loss', 'TinySegNet', 'TrainConfig',
-           'check_ema_decay', 'make_optimizer', 'make_scheduler', 'epoch_order', 'ResumableBatchSampler',
-           'batch_stream', 'get_rng_state', 'set_rng_state', 'check_checkpoint', 'list_checkpoints',
-           'latest_checkpoint', 'load_checkpoint_weights', 'save_checkpoint', 'read_metrics', 'MetricsCSV', 'train',
-           'is_main_process', 'plot_metrics', 'train_throughput']
+__all__ = ['SCHEDULES', 'PRECISIONS', 'OPTIMIZERS', 'REQUIRED_FILES', 'CheckpointError', 'TrainConfigError',
+           'trainable_named_parameters', 'persistent_buffers', 'checkpoint_state_dict', 'DiscDataset', 'dice_loss',
+           'TinySegNet', 'TrainConfig', 'check_optimizer', 'check_ema_decay', 'MuonAdamW', 'muon_parameter_names',
+           'make_optimizer', 'make_scheduler', 'epoch_order', 'ResumableBatchSampler', 'batch_stream', 'get_rng_state',
+           'set_rng_state', 'check_checkpoint', 'list_checkpoints', 'latest_checkpoint', 'load_checkpoint_weights',
+           'save_checkpoint', 'read_metrics', 'MetricsCSV', 'train', 'is_main_process', 'plot_metrics',
+           'train_throughput']
 
 # %% ../nbs/07_train.ipynb #ea1d9847
 class CheckpointError(ModelLoadError):
@@ -116,6 +117,7 @@ class TinySegNet(nn.Module):
 # %% ../nbs/07_train.ipynb #85e07f5f
 SCHEDULES = ('constant_with_warmup', 'cosine', 'linear', 'constant')
 PRECISIONS = ('no', 'fp16', 'bf16')
+OPTIMIZERS = ('adamw', 'muon')
 
 @dataclass
 class TrainConfig:
@@ -146,6 +148,8 @@ class TrainConfig:
     adam_eps:float=1e-8
     find_unused_parameters:bool=False # DDP option for models whose step skips some trainable params
     ema_decay:float=0.0           # > 0: keep an EMA of the trainable weights (diffusers' EMAModel), evaluate with it, return it; 0 = off
+    optimizer:str='adamw'         # 'adamw', or 'muon': torch's Muon on the hidden layers' matrices and AdamW on the rest (`MuonAdamW`)
+    muon_lr:float|None=None       # Muon's peak learning rate (RMS-matched to AdamW's updates); None: `lr`
 
     def __post_init__(self):
         self.out_dir, self.adam_betas = str(self.out_dir), tuple(self.adam_betas)
@@ -156,6 +160,8 @@ class TrainConfig:
         if self.mixed_precision not in PRECISIONS: raise TrainConfigError(f"Unknown mixed_precision {self.mixed_precision!r}; use one of {PRECISIONS}")
         if self.lr <= 0 or self.warmup_steps < 0 or self.weight_decay < 0: raise TrainConfigError("lr must be > 0, warmup_steps and weight_decay >= 0")
         if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas): raise TrainConfigError(f"adam_betas must be two numbers in [0, 1), got {list(self.adam_betas)}")
+        if self.optimizer not in OPTIMIZERS: raise TrainConfigError(f"Unknown optimizer {self.optimizer!r}; use one of {OPTIMIZERS}")
+        if self.muon_lr is not None and not self.muon_lr > 0: raise TrainConfigError(f"muon_lr must be > 0 (or None for `lr`), got {self.muon_lr}")
         if not 0 <= self.ema_decay < 1: raise TrainConfigError(f"ema_decay must be in [0, 1) (0 turns the EMA off), got {self.ema_decay}")
         if self.keep_last_n is not None and self.keep_last_n < 1: raise TrainConfigError("keep_last_n must be >= 1 or None")
         if self.stop_at is not None and self.stop_at < 1: raise TrainConfigError("stop_at must be >= 1 or None")
@@ -168,17 +174,62 @@ class TrainConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
+def check_optimizer(optimizer:str, muon_lr:float|None=None):
+    "The stage recipes' early check of `optimizer` and `muon_lr`, before any pre-training runs (`TrainConfig` checks them again)"
+    if optimizer not in OPTIMIZERS: raise ReferPix2PixError(f"optimizer: one of {', '.join(OPTIMIZERS)} (got {optimizer!r})")
+    if muon_lr is not None and not muon_lr > 0: raise ReferPix2PixError(f"muon_lr: Muon's peak learning rate, > 0 (got {muon_lr})")
+
 def check_ema_decay(ema_decay:float):
     "The stage recipes' early check of `ema_decay`, before any pre-training runs (`TrainConfig` checks it again)"
     if not 0 <= ema_decay < 1: raise ReferPix2PixError(f"ema_decay: the weights' EMA decay, in [0, 1) with 0 for none (got {ema_decay})")
 
 # %% ../nbs/07_train.ipynb #ed0eaa06
-def make_optimizer(named:list, # `trainable_named_parameters(model)`
-                   cfg:TrainConfig)->torch.optim.AdamW:
+def _adamw(named:list, cfg:TrainConfig)->torch.optim.AdamW:
     "AdamW with weight decay on >=2-D weights only"
     decay = [p for n, p in named if p.ndim >= 2]; no_decay = [p for n, p in named if p.ndim < 2]
     groups = [g for g in ({'params': decay, 'weight_decay': cfg.weight_decay}, {'params': no_decay, 'weight_decay': 0.0}) if g['params']]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.adam_betas, eps=cfg.adam_eps)
+
+class MuonAdamW(torch.optim.Optimizer):
+    "An `AdamW` and a `Muon` over disjoint parameters, stepped, scheduled and checkpointed as one optimizer"
+    def __init__(self, adamw:torch.optim.AdamW, muon:torch.optim.Muon):
+        super().__init__([p for o in (adamw, muon) for g in o.param_groups for p in g['params']], {'lr': adamw.defaults['lr']})
+        self.optimizers = [adamw, muon]   # AdamW's groups first: a scheduler's get_last_lr()[0] is AdamW's rate
+    # the inner optimizers' own group dicts, so a scheduler sets the rates they use (also after they load a state)
+    @property
+    def param_groups(self): return [g for o in self.__dict__['optimizers'] for g in o.param_groups] if 'optimizers' in self.__dict__ else self.__dict__['_groups']
+    @param_groups.setter
+    def param_groups(self, v): self.__dict__['_groups'] = v
+    @torch.no_grad()
+    def step(self, closure=None):
+        if closure is not None: raise ValueError("MuonAdamW.step: closures are not supported")
+        for o in self.optimizers: o.step()
+    def zero_grad(self, set_to_none:bool=True):
+        for o in self.optimizers: o.zero_grad(set_to_none=set_to_none)
+    def state_dict(self)->dict: return {'adamw': self.optimizers[0].state_dict(), 'muon': self.optimizers[1].state_dict()}
+    def load_state_dict(self, sd:dict):
+        if set(sd) != {'adamw', 'muon'}: raise CheckpointError(f"not a Muon + AdamW optimizer state (keys {sorted(sd)[:4]}): the checkpoint was written with another optimizer")
+        self.optimizers[0].load_state_dict(sd['adamw']); self.optimizers[1].load_state_dict(sd['muon'])
+
+def muon_parameter_names(model:nn.Module, # the trained model (`output_layers()`, when it has one, names its read-outs)
+                         named:list, # `trainable_named_parameters(model)`
+                        )->list:
+    "The trainable matrices Muon updates: weights of `nn.Linear` layers, except the model's `output_layers()`"
+    out = {id(m) for m in (model.output_layers() if hasattr(model, 'output_layers') else [])}
+    lin = {id(m.weight) for m in model.modules() if isinstance(m, nn.Linear) and id(m) not in out}
+    return [n for n, p in named if id(p) in lin and p.ndim == 2]
+
+def make_optimizer(named:list, # `trainable_named_parameters(model)`
+                   cfg:TrainConfig,
+                   model:nn.Module|None=None, # needed for `cfg.optimizer='muon'` (which layers are hidden)
+                  )->torch.optim.Optimizer:
+    "AdamW (weight decay on >=2-D weights only), or `MuonAdamW`: Muon on the hidden matrices, AdamW on the rest"
+    if cfg.optimizer == 'adamw': return _adamw(named, cfg)
+    if model is None: raise TrainConfigError("optimizer='muon' needs the model, to tell its hidden layers from its output layers")
+    mu = set(muon_parameter_names(model, named))
+    if not mu: raise TrainConfigError(f"optimizer='muon': {type(model).__name__} trains no nn.Linear matrix outside its output layers")
+    muon = torch.optim.Muon([p for n, p in named if n in mu], lr=cfg.muon_lr or cfg.lr, weight_decay=cfg.weight_decay, adjust_lr_fn='match_rms_adamw')
+    return MuonAdamW(_adamw([(n, p) for n, p in named if n not in mu], cfg), muon)
 
 def make_scheduler(optimizer, cfg:TrainConfig):
     "The learning-rate schedule named by `cfg.lr_schedule` (a `LambdaLR`)"
@@ -470,7 +521,7 @@ def _resolve_resume(cfg:TrainConfig, root:Path)->Path|None:
     check_checkpoint(p); return p
 
 def _warn_mismatch(old:dict, cfg:TrainConfig, world:int):
-    keys = ('batch_size', 'grad_accum', 'seed', 'shuffle', 'max_steps', 'lr_schedule', 'warmup_steps', 'lr')
+    keys = ('batch_size', 'grad_accum', 'seed', 'shuffle', 'max_steps', 'lr_schedule', 'warmup_steps', 'lr', 'muon_lr')
     diff = {k: (old.get(k), getattr(cfg, k)) for k in keys if k in old and old.get(k) != getattr(cfg, k)}
     if old.get('world_size', world) != world: diff['world_size'] = (old.get('world_size'), world)
     if diff: warnings.warn(f"Resuming with different settings than the checkpoint (checkpoint, now): {diff}; the run will not match an uninterrupted one")
@@ -542,9 +593,12 @@ def _setup(model, cfg, acc):
         load_checkpoint_weights(model, ckpt)                             # names and shapes checked here
         if st.get('param_names', names) != names:
             raise CheckpointError(f"{ckpt}: the model lists its trainable parameters in another order than the checkpoint's optimizer state")
-        _warn_mismatch({**json.loads((ckpt/'config.json').read_text()), 'world_size': st.get('world_size')}, cfg, acc.num_processes)
+        old = json.loads((ckpt/'config.json').read_text())
+        if old.get('optimizer', 'adamw') != cfg.optimizer:
+            raise CheckpointError(f"{ckpt}: written by a run with optimizer={old.get('optimizer', 'adamw')!r}; this run has optimizer={cfg.optimizer!r}, whose state it cannot continue")
+        _warn_mismatch({**old, 'world_size': st.get('world_size')}, cfg, acc.num_processes)
         if st.get('global_batch', gbs) != gbs: st['position'] = st['position'] * st['global_batch'] // gbs   # same samples seen, roughly
-    optimizer = make_optimizer(named, cfg); scheduler = make_scheduler(optimizer, cfg)
+    optimizer = make_optimizer(named, cfg, model); scheduler = make_scheduler(optimizer, cfg)
     step_module, optimizer = acc.prepare(_TrainingStep(model), optimizer)
     if ckpt is not None:
         optimizer.load_state_dict(torch.load(ckpt/'optimizer.pt', map_location='cpu', weights_only=True))
@@ -584,7 +638,7 @@ def train(model:nn.Module, # has training_step(batch)->dict with 'loss'; optiona
           cfg:TrainConfig|None=None, # the run's settings
           eval_fn:Callable|None=None, # eval_fn(model, step) -> dict of scalars, on the main process every cfg.eval_every steps
          )->dict:
-    "Train `model` with AdamW under accelerate, with atomic checkpoints, exact resume and CSV/TensorBoard logs"
+    "Train `model` with AdamW (or `MuonAdamW`) under accelerate, with atomic checkpoints, exact resume and CSV/TensorBoard logs"
     from tqdm.auto import tqdm
     cfg = cfg or TrainConfig()
     acc = _make_accelerator(cfg); main, out = acc.is_main_process, Path(cfg.out_dir)

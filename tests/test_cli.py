@@ -440,6 +440,21 @@ def test_train_ema_decay_option(tmp_path, world, model_dir):
     one_line_error(*run(['train', 'editor', '--data', world, '--out', tmp_path/'bad', '--ema-decay', -0.1, '--quiet']), "ema_decay: the weights' EMA decay, in [0, 1)")
     one_line_error(*run(['train', 'editor', '--variant', 'ip2p', '--data', world, '--out', tmp_path/'bad', '--ema-decay', 0.9, '--quiet']), '--ema-decay is for')
 
+def test_train_optimizer_option(tmp_path, world):
+    "--optimizer muon trains stage 1 with Muon on the hidden matrices and AdamW on the rest: recorded in the report and the checkpoints' config, both states in optimizer.pt, and a resume keeps it; refused for the editor and with a bad rate"
+    base = ['train', 'grounder', '--data', world, '--steps', 4, '--batch-size', 2, '--eval-n', 1, '--sam-steps', 0, '--threads', 1, '--quiet']
+    rc, err = run([*base, '--out', tmp_path/'g', '--optimizer', 'muon', '--muon-lr', 0.02]); assert rc == 0, err
+    rep, ck = json.loads((tmp_path/'g'/'report.json').read_text()), tmp_path/'g'/'checkpoints'/'step-4'
+    assert (rep['optimizer'], rep['muon_lr']) == ('muon', 0.02)
+    assert {k: json.loads((ck/'config.json').read_text())[k] for k in ('optimizer', 'muon_lr')} == {'optimizer': 'muon', 'muon_lr': 0.02}
+    st = torch.load(ck/'optimizer.pt', weights_only=True)
+    assert sorted(st) == ['adamw', 'muon'] and len(st['muon']['state']) > 10 and st['muon']['param_groups'][0]['lr'] == 0.0   # the cosine ends at 0
+    rc, err = run([*base, '--out', tmp_path/'g', '--steps', 6, '--optimizer', 'muon', '--muon-lr', 0.02, '--resume']); assert rc == 0, err
+    assert (tmp_path/'g'/'checkpoints'/'step-6').exists()
+    one_line_error(*run([*base, '--out', tmp_path/'g', '--steps', 8, '--resume']), "this run has optimizer='adamw'")
+    one_line_error(*run([*base, '--out', tmp_path/'bad', '--optimizer', 'muon', '--muon-lr', 0]), "muon_lr: Muon's peak learning rate, > 0")
+    one_line_error(*run(['train', 'editor', '--data', world, '--out', tmp_path/'bad', '--optimizer', 'muon', '--quiet']), '--optimizer and --muon-lr are for `train grounder`')
+
 def test_train_editor_fine_tunes_a_given_editor(tmp_path, world, model_dir):
     from referpix2pix.editor import EditorModel
     rc, err = run(['train', 'editor', '--data', world, '--out', tmp_path/'ft', '--editor', model_dir, '--no-comb', '--steps', 2,
