@@ -88,11 +88,11 @@ def cli2(*args):
 def test_two_process_grounder_from_the_command_line(tmp_path, world48):
     """`referpix2pix train grounder` under a two-process launch: the SAM and vision pre-trainings and stage 1 run as DDP
     (their steps leave some trainable parameters without gradients), rank 0 alone saves, evaluates and prints; one
-    metrics file, a two-rank checkpoint"""
+    metrics file, a two-rank checkpoint; stage 1 with --optimizer muon (Muon steps on the all-reduced gradients)"""
     import referpix2pix.train as T
     out = tmp_path/'run'
     r = cli2('train', 'grounder', '--data', world48, '--out', out, '--steps', 3, '--batch-size', 2, '--sam-steps', 2,
-             '--vision-steps', 2, '--freeze-vision', '--eval-n', 2, '--threads', 1, '--quiet')
+             '--vision-steps', 2, '--freeze-vision', '--eval-n', 2, '--threads', 1, '--quiet', '--optimizer', 'muon', '--muon-lr', 0.01)
     assert r.stdout.count('model saved to') == 1, r.stdout   # rank 0 prints the report, once
     rep = json.loads((out/'report.json').read_text())
     assert rep['grounding']['referring']['n'] > 0 and rep['sam_pretraining']['steps'] == 2 and rep['vision_pretraining']['steps'] == 2
@@ -100,6 +100,8 @@ def test_two_process_grounder_from_the_command_line(tmp_path, world48):
     st = T.check_checkpoint(T.latest_checkpoint(out/'checkpoints'))
     assert st['world_size'] == 2 and st['global_batch'] == 4 and st['samples_seen'] == 4 * 3
     assert [row['step'] for row in T.read_metrics(out/'metrics.csv')] == [1, 2, 3]
+    opt = torch.load(T.latest_checkpoint(out/'checkpoints')/'optimizer.pt', weights_only=True)
+    assert rep['optimizer'] == 'muon' and sorted(opt) == ['adamw', 'muon'] and len(opt['muon']['state']) > 10
 
 
 def test_two_process_editor_from_the_command_line(tmp_path, world48):

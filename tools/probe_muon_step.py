@@ -1,0 +1,42 @@
+"""What does Muon cost a stage-1 step of the bundled recipe on a CPU? (07d, twenty-third round)
+
+Builds a grounder with the bundled recipe's sizes (as `probe_compile.py`; untrained weights, which do not change the
+cost), draws stage-1 batches of 16 from the world's training mixture, and times forward + backward + optimizer step
+with AdamW (`TrainConfig(optimizer='adamw')`) and with `MuonAdamW` (`optimizer='muon'`), each through the package's
+`make_optimizer`. The two alternate in blocks of 5 steps on the same batches, so drift in the machine's speed falls
+on both. It also times the optimizer's `step()` alone.
+
+Usage: python tools/probe_muon_step.py WORLD [--threads 2] [--blocks 4]
+"""
+import argparse, random, time
+import numpy as np
+import torch
+from referpix2pix.grounder import Grounder
+from referpix2pix.stage1 import ReferentWordsTask
+from referpix2pix.data.datasets import world_stage1
+from referpix2pix.train import TrainConfig, make_optimizer, trainable_named_parameters
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('world'); ap.add_argument('--threads', type=int, default=2); ap.add_argument('--blocks', type=int, default=4)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads); random.seed(0); torch.manual_seed(0)
+    g = Grounder.build('tiny', device='cpu', seed=0, llm_layers=3, vision_layers=3, vision_hidden=128, sam_patch=4, vocab_size=2048, mask_refine=2)
+    g.llava.model.vision_tower.requires_grad_(False)   # --freeze-vision
+    task = ReferentWordsTask(g, 1.0, 'expression')
+    ds = world_stage1(a.world, 'train', semantic=True, refer_turns=3, seed=0)
+    idx = list(range(len(ds))); random.shuffle(idx)
+    batches = [task.prepare_batch([ds[i] for i in idx[b * 16:(b + 1) * 16]], rng=random) for b in range(5)]
+    named = trainable_named_parameters(task)
+    opts = {k: make_optimizer(named, TrainConfig(optimizer=k, lr=1e-4, muon_lr=1e-4), task) for k in ('adamw', 'muon')}
+    times, opt_times = {k: [] for k in opts}, {k: [] for k in opts}
+    for blk in range(a.blocks + 1):                      # block 0 warms up both
+        for k, opt in opts.items():
+            for b in batches:
+                t0 = time.perf_counter(); task.training_step(b)['loss'].backward()
+                t1 = time.perf_counter(); opt.step(); t2 = time.perf_counter(); opt.zero_grad(set_to_none=True)
+                if blk: times[k].append(t2 - t0); opt_times[k].append(t2 - t1)
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    for k in opts:
+        print(f"{k}: {med[k]:.3f} s a step (median of {len(times[k])}), optimizer step {np.median(opt_times[k]) * 1000:.1f} ms")
+    print(f"muon / adamw: {med['muon'] / med['adamw']:.2f}x a step ({a.threads} threads)")
