@@ -299,7 +299,7 @@ def build_parser()->argparse.ArgumentParser:
     t.add_argument('--lr-schedule', default='cosine', help='grounder: learning-rate schedule after the warm-up: cosine (default, decays to 0 at --steps), constant_with_warmup, linear or constant')
     t.add_argument('--adam-beta2', type=float, default=0.999, help="grounder: AdamW's second-moment decay in stage 1 (default 0.999)")
     t.add_argument('--weight-decay', type=float, default=0.0, help="grounder: AdamW's weight decay on the >=2-D weights in stage 1 (default 0)")
-    t.add_argument('--optimizer', choices=['adamw', 'muon'], default='adamw', help="grounder: stage 1's optimizer: adamw (default), or muon (PyTorch's Muon on the hidden layers' matrices, AdamW on the rest)")
+    t.add_argument('--optimizer', choices=['adamw', 'muon'], default='adamw', help="grounder: stage 1's optimizer: adamw (default), or muon (PyTorch's Muon on the hidden layers' matrices, AdamW on the rest; its Newton-Schulz steps run in float32 on a CPU with no bfloat16 unit, see 07_train)")
     t.add_argument('--muon-lr', type=float, default=None, help="grounder: Muon's peak learning rate with --optimizer muon, RMS-matched to AdamW's (default: --lr)")
     t.add_argument('--ema-decay', type=float, default=0.0, help="grounder, editor: keep an EMA of the weights with this decay (as diffusers' InstructPix2Pix script's --use_ema; e.g. 0.999), score and save it (default 0: none)")
     t.add_argument('--no-coref', action='store_true', help='train without pronoun turns (the w/o co-refer ablation)')

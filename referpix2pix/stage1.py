@@ -14,15 +14,15 @@ from .core import ReferPix2PixError, get_device, save_json, seed_everything
 from .grounder import Grounder, GroundingState, image_key
 from .data.datasets import world_stage1, CoReferEdit, check_new_classes
 from .metrics import GroundingMeter, mask_iou
-from .train import TrainConfig, train, latest_checkpoint, is_main_process, check_ema_decay, check_optimizer
+from .train import TrainConfig, train, latest_checkpoint, is_main_process, check_ema_decay, check_optimizer, resolve_muon_ns_dtype
 
 # %% auto #0
 __all__ = ['FRAMES', 'TURN1_KINDS', 'PRONOUN_KINDS', 'POS_WORDS', 'VISION_SCENES', 'REFERENT_TARGETS', 'grounding_report',
            'world_objects', 'session_image', 'world_sessions', 'turn1_outcome', 'turn1_outcomes', 'pronoun_outcome',
-           'pronoun_outcomes', 'SamPointTask', 'InstancePoints', 'collate_points', 'pretrain_sam', 'VisualQA',
-           'qa_tokens', 'collate_qa', 'QATask', 'qa_accuracy', 'pretrain_qa', 'check_vision_scenes', 'GeneratedObjects',
-           'ObjectAttributes', 'collate_attributes', 'VisionAttributeTask', 'attribute_accuracy', 'pretrain_vision',
-           'referent_turns', 'check_referent_target', 'ReferentWordsTask', 'SamEmbeddingCache',
+           'pronoun_outcomes', 'SamPointTask', 'InstancePoints', 'collate_points', 'sam_point_iou', 'pretrain_sam',
+           'VisualQA', 'qa_tokens', 'collate_qa', 'QATask', 'qa_accuracy', 'pretrain_qa', 'check_vision_scenes',
+           'GeneratedObjects', 'ObjectAttributes', 'collate_attributes', 'VisionAttributeTask', 'attribute_accuracy',
+           'pretrain_vision', 'referent_turns', 'check_referent_target', 'ReferentWordsTask', 'SamEmbeddingCache',
            'with_cached_embeddings', 'train_grounder', 'PlainReferring', 'plain_referring']
 
 # %% ../nbs/07b_stage1.ipynb #1c725a2b
@@ -137,14 +137,18 @@ def pronoun_outcomes(g:Grounder, world:str|Path, # a folder written by `make_wor
 class SamPointTask(torch.nn.Module):
     "SAM's promptable-segmentation task (one positive point per object) as a `training_step` model"
     def __init__(self, sam): super().__init__(); self.sam = sam
-    def training_step(self, batch:dict)->dict:
-        from referpix2pix.grounder import mask_losses, sam_single_masks
-        emb = self.sam.image_encoder(batch['pixels']); pe = self.sam.prompt_encoder
+    def logits(self, batch:dict)->torch.Tensor:
+        "[B, H, W] mask logits at the masks' size, one per point"
+        from referpix2pix.grounder import sam_single_masks
+        emb = self.sam.image_encoder(batch['pixels'].to(self.sam.device)); pe = self.sam.prompt_encoder
         pts = batch['points'].to(emb.device)
         sparse, dense = pe(points=(pts, torch.ones(len(emb), 1, device=emb.device)), boxes=None, masks=None)
         low = sam_single_masks(self.sam, emb, pe.get_dense_pe(), sparse, dense)   # one decoder call: each point on its own image
-        lg = torch.nn.functional.interpolate(low, batch['masks'].shape[-2:], mode='bilinear', align_corners=False)[:, 0]
-        bce, dice = mask_losses(list(lg), list(batch['masks'].to(emb.device)))
+        return torch.nn.functional.interpolate(low, batch['masks'].shape[-2:], mode='bilinear', align_corners=False)[:, 0]
+    def training_step(self, batch:dict)->dict:
+        from referpix2pix.grounder import mask_losses
+        lg = self.logits(batch)
+        bce, dice = mask_losses(list(lg), list(batch['masks'].to(lg.device)))
         return dict(loss=2.0 * bce + 0.5 * dice, bce=bce, dice=dice)
 
 class InstancePoints(torch.utils.data.Dataset):
@@ -167,15 +171,31 @@ def collate_points(samples:list, grounder:Grounder)->dict:
         ms.append(torch.from_numpy(np.asarray(s['mask'])))
     return dict(pixels=torch.stack(px), points=torch.stack(pts), masks=torch.stack(ms))
 
+@torch.no_grad()
+def sam_point_iou(grounder:Grounder, data:str|Path, split:str='val', n:int|None=None, # the first `n` objects of the split (None: all)
+                  batch_size:int=64, seed:int=0)->float:
+    "Mean IoU of SAM's mask from one point inside each object of a split (`InstancePoints`): the point pre-training's held-out score"
+    from referpix2pix.data.datasets import RefCOCO
+    rc = RefCOCO(Path(data)/'refcoco'); ds = InstancePoints(rc, rc.image_ids(split), seed); task = SamPointTask(grounder.sam)
+    N, ious = len(ds) if n is None else min(n, len(ds)), []
+    for i in range(0, N, batch_size):
+        b = collate_points([ds[j] for j in range(i, min(i + batch_size, N))], grounder)
+        ious += [mask_iou((lg > 0).cpu().numpy(), m.numpy()) for lg, m in zip(task.logits(b), b['masks'])]
+    return float(np.mean(ious))
+
 def pretrain_sam(grounder:Grounder, data:str|Path, out:str|Path, steps:int=600, batch_size:int=32, lr:float=1e-3,
-                 seed:int=0, progress:bool=True, device:str='cpu')->dict:
-    "Train the grounder's SAM on point-prompted instance segmentation of the world's training images (again with the same `out`: continue, or reload the finished run)"
+                 seed:int=0, progress:bool=True, device:str='cpu',
+                 lr_schedule:str='constant_with_warmup', # one of `train.SCHEDULES` (07d's twenty-sixth round measures 'cosine' on fewer steps)
+                )->dict:
+    "Train the grounder's SAM on point-prompted instance segmentation of the world's training images, report held-out (val) point IoU (again with the same `out`: continue, or reload the finished run)"
     from referpix2pix.data.datasets import RefCOCO
     rc = RefCOCO(Path(data)/'refcoco')
     ds = InstancePoints(rc, rc.image_ids('train'), seed)
-    cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10), seed=seed,
+    cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10), seed=seed, lr_schedule=lr_schedule,
                       checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device=device, tensorboard=False, resume='latest', find_unused_parameters=True)
-    return train(SamPointTask(grounder.sam), ds, partial(collate_points, grounder=grounder), cfg)
+    r = train(SamPointTask(grounder.sam), ds, partial(collate_points, grounder=grounder), cfg)
+    r['val_point_iou'] = sam_point_iou(grounder, data, 'val', seed=seed)
+    return r
 
 # %% ../nbs/07b_stage1.ipynb #88f095a3
 POS_WORDS = (('left', 'middle', 'right'), ('top', 'middle', 'bottom'))
@@ -343,6 +363,7 @@ def attribute_accuracy(task:VisionAttributeTask, ds:ObjectAttributes, n:int|None
 def pretrain_vision(grounder:Grounder, data:str|Path, out:str|Path, steps:int=2000, batch_size:int=64, lr:float=1e-3,
                     seed:int=0, progress:bool=True, device:str='cpu', eval_n:int|None=None,
                     scenes:str='world', # 'world': the objects of the world's training images; 'generated': a new scene per object (`GeneratedObjects`)
+                    lr_schedule:str='constant_with_warmup', # one of `train.SCHEDULES` (07d's twenty-sixth round measures 'cosine' on fewer steps)
                    )->dict:
     "Train the grounder's vision tower to name each training object's shape and colour; report held-out (val) accuracy"
     from referpix2pix.data.datasets import RefCOCO
@@ -352,7 +373,7 @@ def pretrain_vision(grounder:Grounder, data:str|Path, out:str|Path, steps:int=20
     if scenes == 'generated':
         held_out = {image_key(rc.image(i)) for i in rc.image_ids(['val', 'test'])}
         ds = GeneratedObjects(ds.shapes, steps * batch_size, seed=seed, size=rc.image(next(iter(rc.image_ids('train')))).size[0], exclude=held_out)
-    cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10), seed=seed,
+    cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10), seed=seed, lr_schedule=lr_schedule,
                       checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device=device, tensorboard=False, resume='latest', find_unused_parameters=True)
     r = train(task, ds, partial(collate_attributes, grounder=grounder), cfg)
     r['accuracy'] = attribute_accuracy(task, ObjectAttributes(rc, rc.image_ids('val')), eval_n)
@@ -503,8 +524,10 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
         if fresh and steps > 0:
             t0 = time.time(); r = run(); r = dict(steps=steps, seconds=time.time() - t0, **r); save_json(r, rec); return r
         return json.loads(rec.read_text()) if started and rec.exists() else None
-    sam = pretraining('sam', sam_steps, lambda: dict(final_dice=float(
-        pretrain_sam(g, data, out/'sam', steps=sam_steps, seed=seed, progress=progress, device=tdev)['history'][-1]['dice'])))
+    def sam_run():
+        r = pretrain_sam(g, data, out/'sam', steps=sam_steps, seed=seed, progress=progress, device=tdev)
+        return dict(final_dice=float(r['history'][-1]['dice']), val_point_iou=r['val_point_iou'])
+    sam = pretraining('sam', sam_steps, sam_run)
     vision = pretraining('vision', vision_steps, lambda: dict(accuracy=
         pretrain_vision(g, data, out/'vision', steps=vision_steps, seed=seed, progress=progress, device=tdev, scenes=vision_scenes)['accuracy'],
         scenes=vision_scenes))
@@ -531,7 +554,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     g.save_pretrained(out/'grounder')
     test = CoReferEdit(data/'coreferedit'/'sessions.json', split='test')
     report = dict(grounding=grounding_report(g, test, eval_n, progress=progress), sam_pretraining=sam, vision_pretraining=vision, freeze_vision=freeze_vision, freeze_sam_encoder=freeze_sam_encoder, sam_embedding_cache=None if cache is None else dict(images=len(cache.store), hits=cache.hits, misses=cache.misses), qa_pretraining=qa, train_seconds=train_s, steps=steps,
-                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, adam_beta2=adam_beta2, weight_decay=weight_decay, ema_decay=ema_decay, optimizer=optimizer, muon_lr=muon_lr if optimizer == 'muon' else None, referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, mask_refine=g.config.mask_refine, coref=coref and not plain, referring=referring or plain, semantic=semantic and not plain, new_classes=new_classes, plain=plain, preset=preset, llm_layers=g.config.llava['text_config']['num_hidden_layers'], llm_hidden=g.config.llava['text_config']['hidden_size'], sam_patch=g.config.sam['patch_size'], vocab_size=len(g.tokenizer), vision_layers=g.config.llava['vision_config']['num_hidden_layers'], vision_hidden=g.config.llava['vision_config']['hidden_size'], refer_turns=refer_turns, pointer=pointer, train_samples=len(ds), threads=torch.get_num_threads())
+                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, adam_beta2=adam_beta2, weight_decay=weight_decay, ema_decay=ema_decay, optimizer=optimizer, muon_lr=muon_lr if optimizer == 'muon' else None, muon_ns_dtype=str(resolve_muon_ns_dtype('auto', g.device.type == 'cpu')).removeprefix('torch.') if optimizer == 'muon' else None, referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, mask_refine=g.config.mask_refine, coref=coref and not plain, referring=referring or plain, semantic=semantic and not plain, new_classes=new_classes, plain=plain, preset=preset, llm_layers=g.config.llava['text_config']['num_hidden_layers'], llm_hidden=g.config.llava['text_config']['hidden_size'], sam_patch=g.config.sam['patch_size'], vocab_size=len(g.tokenizer), vision_layers=g.config.llava['vision_config']['num_hidden_layers'], vision_hidden=g.config.llava['vision_config']['hidden_size'], refer_turns=refer_turns, pointer=pointer, train_samples=len(ds), threads=torch.get_num_threads())
     save_json(report, out/'report.json')
     return report
 

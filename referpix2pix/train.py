@@ -16,10 +16,11 @@ from safetensors.torch import save_file, load_file
 from .core import ReferPix2PixError, ModelLoadError, DeviceError, get_device, atomic_save, atomic_write, save_json
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'PRECISIONS', 'OPTIMIZERS', 'MUON_CPU_WARNING', 'REQUIRED_FILES', 'CheckpointError', 'TrainConfigError',
-           'trainable_named_parameters', 'persistent_buffers', 'checkpoint_state_dict', 'DiscDataset', 'dice_loss',
-           'TinySegNet', 'TrainConfig', 'check_optimizer', 'check_ema_decay', 'MuonAdamW', 'muon_parameter_names',
-           'cpu_native_bf16', 'make_optimizer', 'make_scheduler', 'epoch_order', 'ResumableBatchSampler',
+__all__ = ['SCHEDULES', 'PRECISIONS', 'OPTIMIZERS', 'MUON_NS_DTYPES', 'MUON_CPU_WARNING', 'REQUIRED_FILES', 'CheckpointError',
+           'TrainConfigError', 'trainable_named_parameters', 'persistent_buffers', 'checkpoint_state_dict',
+           'DiscDataset', 'dice_loss', 'TinySegNet', 'TrainConfig', 'check_optimizer', 'check_ema_decay',
+           'newton_schulz', 'muon_ns_precision', 'MuonAdamW', 'muon_parameter_names', 'cpu_native_bf16',
+           'resolve_muon_ns_dtype', 'make_optimizer', 'make_scheduler', 'epoch_order', 'ResumableBatchSampler',
            'batch_stream', 'get_rng_state', 'set_rng_state', 'check_checkpoint', 'list_checkpoints',
            'latest_checkpoint', 'load_checkpoint_weights', 'save_checkpoint', 'read_metrics', 'MetricsCSV', 'train',
            'is_main_process', 'plot_metrics', 'train_throughput']
@@ -118,6 +119,7 @@ class TinySegNet(nn.Module):
 SCHEDULES = ('constant_with_warmup', 'cosine', 'linear', 'constant')
 PRECISIONS = ('no', 'fp16', 'bf16')
 OPTIMIZERS = ('adamw', 'muon')
+MUON_NS_DTYPES = ('auto', 'bfloat16', 'float32')
 
 @dataclass
 class TrainConfig:
@@ -150,6 +152,7 @@ class TrainConfig:
     ema_decay:float=0.0           # > 0: keep an EMA of the trainable weights (diffusers' EMAModel), evaluate with it, return it; 0 = off
     optimizer:str='adamw'         # 'adamw', or 'muon': torch's Muon on the hidden layers' matrices and AdamW on the rest (`MuonAdamW`)
     muon_lr:float|None=None       # Muon's peak learning rate (RMS-matched to AdamW's updates); None: `lr`
+    muon_ns_dtype:str='auto'      # Muon's Newton-Schulz precision: 'bfloat16' (torch's own), 'float32', or 'auto': float32 where Muon's matrices are on a CPU with no bfloat16 unit
 
     def __post_init__(self):
         self.out_dir, self.adam_betas = str(self.out_dir), tuple(self.adam_betas)
@@ -162,6 +165,7 @@ class TrainConfig:
         if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas): raise TrainConfigError(f"adam_betas must be two numbers in [0, 1), got {list(self.adam_betas)}")
         if self.optimizer not in OPTIMIZERS: raise TrainConfigError(f"Unknown optimizer {self.optimizer!r}; use one of {OPTIMIZERS}")
         if self.muon_lr is not None and not self.muon_lr > 0: raise TrainConfigError(f"muon_lr must be > 0 (or None for `lr`), got {self.muon_lr}")
+        if self.muon_ns_dtype not in MUON_NS_DTYPES: raise TrainConfigError(f"Unknown muon_ns_dtype {self.muon_ns_dtype!r}; use one of {MUON_NS_DTYPES}")
         if not 0 <= self.ema_decay < 1: raise TrainConfigError(f"ema_decay must be in [0, 1) (0 turns the EMA off), got {self.ema_decay}")
         if self.keep_last_n is not None and self.keep_last_n < 1: raise TrainConfigError("keep_last_n must be >= 1 or None")
         if self.stop_at is not None and self.stop_at < 1: raise TrainConfigError("stop_at must be >= 1 or None")
@@ -190,11 +194,41 @@ def _adamw(named:list, cfg:TrainConfig)->torch.optim.AdamW:
     groups = [g for g in ({'params': decay, 'weight_decay': cfg.weight_decay}, {'params': no_decay, 'weight_decay': 0.0}) if g['params']]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.adam_betas, eps=cfg.adam_eps)
 
+def newton_schulz(grad:torch.Tensor, # the 2-D (momentum) update to orthogonalise
+                  ns_coefficients:tuple, ns_steps:int, eps:float, # as `torch.optim.Muon` passes them
+                  dtype:torch.dtype=torch.float32, # the precision of the iteration (torch's own is bfloat16)
+                 )->torch.Tensor:
+    "`torch.optim.Muon`'s quintic Newton-Schulz orthogonalisation (`torch.optim._muon._zeropower_via_newtonschulz`), in `dtype`"
+    if grad.ndim != 2: raise ValueError("newton_schulz: the update must be a 2-D matrix")
+    a, b, c = ns_coefficients
+    x = grad.to(dtype); tall = grad.size(0) > grad.size(1)
+    if tall: x = x.T
+    x = x / x.norm().clamp(min=eps)                      # spectral norm at most 1
+    for _ in range(ns_steps):
+        gram = x @ x.T
+        x = torch.addmm(x, torch.addmm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
+    return x.T if tall else x
+
+@contextlib.contextmanager
+def muon_ns_precision(dtype:torch.dtype):
+    "Within it, `torch.optim.Muon` runs its Newton-Schulz steps in `dtype` (`newton_schulz`); bfloat16 leaves torch's own function"
+    import torch.optim._muon as _m
+    if dtype == torch.bfloat16: yield; return
+    if not callable(getattr(_m, '_zeropower_via_newtonschulz', None)):
+        raise TrainConfigError(f"muon_ns_dtype: this torch ({torch.__version__}) has no torch.optim._muon._zeropower_via_newtonschulz to run in {dtype}; use muon_ns_dtype='bfloat16'")
+    torch_ns = _m._zeropower_via_newtonschulz
+    _m._zeropower_via_newtonschulz = lambda g, coef, steps, eps: newton_schulz(g, coef, steps, eps, dtype)
+    try: yield
+    finally: _m._zeropower_via_newtonschulz = torch_ns
+
 class MuonAdamW(torch.optim.Optimizer):
     "An `AdamW` and a `Muon` over disjoint parameters, stepped, scheduled and checkpointed as one optimizer"
-    def __init__(self, adamw:torch.optim.AdamW, muon:torch.optim.Muon):
+    def __init__(self, adamw:torch.optim.AdamW, muon:torch.optim.Muon,
+                 ns_dtype:torch.dtype=torch.bfloat16, # Muon's Newton-Schulz precision (`TrainConfig.muon_ns_dtype`; bfloat16 is torch's own)
+                ):
         super().__init__([p for o in (adamw, muon) for g in o.param_groups for p in g['params']], {'lr': adamw.defaults['lr']})
         self.optimizers = [adamw, muon]   # AdamW's groups first: a scheduler's get_last_lr()[0] is AdamW's rate
+        self.ns_dtype = ns_dtype
     # the inner optimizers' own group dicts, so a scheduler sets the rates they use (also after they load a state)
     @property
     def param_groups(self): return [g for o in self.__dict__['optimizers'] for g in o.param_groups] if 'optimizers' in self.__dict__ else self.__dict__['_groups']
@@ -203,7 +237,8 @@ class MuonAdamW(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure=None):
         if closure is not None: raise ValueError("MuonAdamW.step: closures are not supported")
-        for o in self.optimizers: o.step()
+        self.optimizers[0].step()
+        with muon_ns_precision(self.ns_dtype): self.optimizers[1].step()
     def zero_grad(self, set_to_none:bool=True):
         for o in self.optimizers: o.zero_grad(set_to_none=set_to_none)
     def state_dict(self)->dict: return {'adamw': self.optimizers[0].state_dict(), 'muon': self.optimizers[1].state_dict()}
@@ -228,10 +263,18 @@ def cpu_native_bf16(cpuinfo:str|None=None, # the text of /proc/cpuinfo; None: re
     flags = {w for l in cpuinfo.splitlines() if l.split(':')[0].strip() in ('flags', 'Features') for w in l.split(':', 1)[1].split()}
     return bool(flags & {'avx512_bf16', 'amx_bf16', 'bf16'}) if flags else None
 
-MUON_CPU_WARNING = ("optimizer='muon': torch.optim.Muon orthogonalises each update in bfloat16, and this CPU has no native bfloat16 "
-                    "arithmetic (no avx512_bf16 / amx_bf16 / bf16 in /proc/cpuinfo), so Muon's step can cost many times AdamW's "
-                    "(on one such CPU: 837 ms against 18 ms a step of the bundled grounder's recipe). optimizer='adamw' is the "
-                    "faster choice here, or train on a GPU.")
+MUON_CPU_WARNING = ("optimizer='muon' with muon_ns_dtype='bfloat16': torch.optim.Muon orthogonalises each update in bfloat16, and this CPU "
+                    "has no native bfloat16 arithmetic (no avx512_bf16 / amx_bf16 / bf16 in /proc/cpuinfo), so Muon's step can cost many "
+                    "times AdamW's (on one such CPU: 837 ms against 18 ms a step of the bundled grounder's recipe). muon_ns_dtype='auto' "
+                    "or 'float32' runs the same iteration in float32 instead.")
+
+def resolve_muon_ns_dtype(setting:str, # `TrainConfig.muon_ns_dtype`
+                          on_cpu:bool, # whether Muon's matrices are on the CPU
+                         )->torch.dtype:
+    "The precision of Muon's Newton-Schulz steps: 'auto' is float32 on a CPU whose flags show no bfloat16 unit, else bfloat16 (torch's)"
+    if setting == 'auto': return torch.float32 if on_cpu and cpu_native_bf16() is False else torch.bfloat16
+    if setting not in MUON_NS_DTYPES: raise TrainConfigError(f"Unknown muon_ns_dtype {setting!r}; use one of {MUON_NS_DTYPES}")
+    return getattr(torch, setting)
 
 def make_optimizer(named:list, # `trainable_named_parameters(model)`
                    cfg:TrainConfig,
@@ -242,9 +285,10 @@ def make_optimizer(named:list, # `trainable_named_parameters(model)`
     if model is None: raise TrainConfigError("optimizer='muon' needs the model, to tell its hidden layers from its output layers")
     mu = set(muon_parameter_names(model, named))
     if not mu: raise TrainConfigError(f"optimizer='muon': {type(model).__name__} trains no nn.Linear matrix outside its output layers")
-    if any(p.device.type == 'cpu' for n, p in named if n in mu) and cpu_native_bf16() is False: warnings.warn(MUON_CPU_WARNING)
+    on_cpu = any(p.device.type == 'cpu' for n, p in named if n in mu)
+    if cfg.muon_ns_dtype == 'bfloat16' and on_cpu and cpu_native_bf16() is False: warnings.warn(MUON_CPU_WARNING)
     muon = torch.optim.Muon([p for n, p in named if n in mu], lr=cfg.muon_lr or cfg.lr, weight_decay=cfg.weight_decay, adjust_lr_fn='match_rms_adamw')
-    return MuonAdamW(_adamw([(n, p) for n, p in named if n not in mu], cfg), muon)
+    return MuonAdamW(_adamw([(n, p) for n, p in named if n not in mu], cfg), muon, resolve_muon_ns_dtype(cfg.muon_ns_dtype, on_cpu))
 
 def make_scheduler(optimizer, cfg:TrainConfig):
     "The learning-rate schedule named by `cfg.lr_schedule` (a `LambdaLR`)"

@@ -4,11 +4,12 @@ Builds a grounder with the bundled recipe's sizes (as `probe_compile.py`; untrai
 cost), draws stage-1 batches of 16 from the world's training mixture, and times forward + backward + optimizer step
 with AdamW (`TrainConfig(optimizer='adamw')`) and with `MuonAdamW` (`optimizer='muon'`), each through the package's
 `make_optimizer`. The two alternate in blocks of 5 steps on the same batches, so drift in the machine's speed falls
-on both. It also times the optimizer's `step()` alone.
+on both. It also times the optimizer's `step()` alone. Muon runs twice: with its Newton-Schulz steps in float32
+(`muon_ns_dtype='float32'`, what 'auto' picks on a CPU with no bfloat16 unit) and in bfloat16 (torch's own).
 
 Usage: python tools/probe_muon_step.py WORLD [--threads 2] [--blocks 4]
 """
-import argparse, random, time
+import argparse, random, time, warnings
 import numpy as np
 import torch
 from referpix2pix.grounder import Grounder
@@ -28,7 +29,11 @@ if __name__ == '__main__':
     idx = list(range(len(ds))); random.shuffle(idx)
     batches = [task.prepare_batch([ds[i] for i in idx[b * 16:(b + 1) * 16]], rng=random) for b in range(5)]
     named = trainable_named_parameters(task)
-    opts = {k: make_optimizer(named, TrainConfig(optimizer=k, lr=1e-4, muon_lr=1e-4), task) for k in ('adamw', 'muon')}
+    arms = {'adamw': dict(optimizer='adamw'), 'muon (float32 NS)': dict(optimizer='muon', muon_ns_dtype='float32'),
+            'muon (bfloat16 NS)': dict(optimizer='muon', muon_ns_dtype='bfloat16')}
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')                  # the bfloat16 arm warns on a CPU without a bfloat16 unit: that is what it measures
+        opts = {k: make_optimizer(named, TrainConfig(lr=1e-4, muon_lr=1e-4, **kw), task) for k, kw in arms.items()}
     times, opt_times = {k: [] for k in opts}, {k: [] for k in opts}
     for blk in range(a.blocks + 1):                      # block 0 warms up both
         for k, opt in opts.items():
@@ -39,4 +44,4 @@ if __name__ == '__main__':
     med = {k: float(np.median(v)) for k, v in times.items()}
     for k in opts:
         print(f"{k}: {med[k]:.3f} s a step (median of {len(times[k])}), optimizer step {np.median(opt_times[k]) * 1000:.1f} ms")
-    print(f"muon / adamw: {med['muon'] / med['adamw']:.2f}x a step ({a.threads} threads)")
+    for k in list(opts)[1:]: print(f"{k} / adamw: {med[k] / med['adamw']:.2f}x a step ({a.threads} threads)")
