@@ -229,6 +229,7 @@ class MuonAdamW(torch.optim.Optimizer):
         super().__init__([p for o in (adamw, muon) for g in o.param_groups for p in g['params']], {'lr': adamw.defaults['lr']})
         self.optimizers = [adamw, muon]   # AdamW's groups first: a scheduler's get_last_lr()[0] is AdamW's rate
         self.ns_dtype = ns_dtype
+        with muon_ns_precision(ns_dtype): pass   # a torch without the function to replace fails here, not at the first step
     # the inner optimizers' own group dicts, so a scheduler sets the rates they use (also after they load a state)
     @property
     def param_groups(self): return [g for o in self.__dict__['optimizers'] for g in o.param_groups] if 'optimizers' in self.__dict__ else self.__dict__['_groups']
