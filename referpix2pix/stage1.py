@@ -14,7 +14,7 @@ from .core import ReferPix2PixError, get_device, save_json, seed_everything
 from .grounder import Grounder, GroundingState, image_key
 from .data.datasets import world_stage1, CoReferEdit, check_new_classes
 from .metrics import GroundingMeter, mask_iou
-from .train import TrainConfig, train, latest_checkpoint, is_main_process, check_ema_decay, check_optimizer, resolve_muon_ns_dtype
+from .train import TrainConfig, train, latest_checkpoint, is_main_process, check_ema_decay, check_optimizer
 
 # %% auto #0
 __all__ = ['FRAMES', 'TURN1_KINDS', 'PRONOUN_KINDS', 'POS_WORDS', 'VISION_SCENES', 'REFERENT_TARGETS', 'grounding_report',
@@ -554,7 +554,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     g.save_pretrained(out/'grounder')
     test = CoReferEdit(data/'coreferedit'/'sessions.json', split='test')
     report = dict(grounding=grounding_report(g, test, eval_n, progress=progress), sam_pretraining=sam, vision_pretraining=vision, freeze_vision=freeze_vision, freeze_sam_encoder=freeze_sam_encoder, sam_embedding_cache=None if cache is None else dict(images=len(cache.store), hits=cache.hits, misses=cache.misses), qa_pretraining=qa, train_seconds=train_s, steps=steps,
-                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, adam_beta2=adam_beta2, weight_decay=weight_decay, ema_decay=ema_decay, optimizer=optimizer, muon_lr=muon_lr if optimizer == 'muon' else None, muon_ns_dtype=str(resolve_muon_ns_dtype('auto', g.device.type == 'cpu')).removeprefix('torch.') if optimizer == 'muon' else None, referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, mask_refine=g.config.mask_refine, coref=coref and not plain, referring=referring or plain, semantic=semantic and not plain, new_classes=new_classes, plain=plain, preset=preset, llm_layers=g.config.llava['text_config']['num_hidden_layers'], llm_hidden=g.config.llava['text_config']['hidden_size'], sam_patch=g.config.sam['patch_size'], vocab_size=len(g.tokenizer), vision_layers=g.config.llava['vision_config']['num_hidden_layers'], vision_hidden=g.config.llava['vision_config']['hidden_size'], refer_turns=refer_turns, pointer=pointer, train_samples=len(ds), threads=torch.get_num_threads())
+                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, adam_beta2=adam_beta2, weight_decay=weight_decay, ema_decay=ema_decay, optimizer=optimizer, muon_lr=muon_lr if optimizer == 'muon' else None, muon_ns_dtype=res['muon_ns_dtype'], referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, mask_refine=g.config.mask_refine, coref=coref and not plain, referring=referring or plain, semantic=semantic and not plain, new_classes=new_classes, plain=plain, preset=preset, llm_layers=g.config.llava['text_config']['num_hidden_layers'], llm_hidden=g.config.llava['text_config']['hidden_size'], sam_patch=g.config.sam['patch_size'], vocab_size=len(g.tokenizer), vision_layers=g.config.llava['vision_config']['num_hidden_layers'], vision_hidden=g.config.llava['vision_config']['hidden_size'], refer_turns=refer_turns, pointer=pointer, train_samples=len(ds), threads=torch.get_num_threads())
     save_json(report, out/'report.json')
     return report
 

@@ -692,6 +692,11 @@ def _restore_rng(ckpt, cfg, acc)->dict:
     return j
 
 # %% ../nbs/07_train.ipynb #a74426d2
+def _ns_dtype_name(optimizer)->str|None:
+    "The precision Muon's Newton-Schulz steps ran in ('float32' / 'bfloat16'), from the optimizer itself (accelerate's wrapper or not); None without Muon"
+    ns = getattr(getattr(optimizer, 'optimizer', optimizer), 'ns_dtype', None)
+    return None if ns is None else str(ns).removeprefix('torch.')
+
 def train(model:nn.Module, # has training_step(batch)->dict with 'loss'; optional trainable_parameters()
           dataset, # map-style or iterable data set of samples
           collate_fn:Callable|None=None, # list of samples -> batch (the model's prepare_batch); default_collate if None
@@ -752,7 +757,8 @@ def train(model:nn.Module, # has training_step(batch)->dict with 'loss'; optiona
     acc.wait_for_everyone()
     if ema is not None: ema.copy_to(params)                             # the model leaves with its EMA weights
     res = {**last_row, 'step': step, 'epoch': epoch, 'steps_run': step - start, 'samples_per_s': (step - start) * per_step / max(t_train, 1e-9),
-           'train_time_s': t_train, 'checkpoint': str(last_ckpt) if last_ckpt else None, 'out_dir': str(out), 'history': read_metrics(out/'metrics.csv')}
+           'train_time_s': t_train, 'checkpoint': str(last_ckpt) if last_ckpt else None, 'out_dir': str(out), 'history': read_metrics(out/'metrics.csv'),
+           'muon_ns_dtype': _ns_dtype_name(optimizer)}
     acc.free_memory()
     return res
 

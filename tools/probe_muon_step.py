@@ -9,39 +9,28 @@ on both. It also times the optimizer's `step()` alone. Muon runs twice: with its
 
 Usage: python tools/probe_muon_step.py WORLD [--threads 2] [--blocks 4]
 """
-import argparse, random, time, warnings
+import argparse, random, warnings
 import numpy as np
 import torch
-from referpix2pix.grounder import Grounder
 from referpix2pix.stage1 import ReferentWordsTask
-from referpix2pix.data.datasets import world_stage1
 from referpix2pix.train import TrainConfig, make_optimizer, trainable_named_parameters
+from probe_common import recipe_grounder, recipe_samples, time_alternating
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('world'); ap.add_argument('--threads', type=int, default=2); ap.add_argument('--blocks', type=int, default=4)
     a = ap.parse_args()
     torch.set_num_threads(a.threads); random.seed(0); torch.manual_seed(0)
-    g = Grounder.build('tiny', device='cpu', seed=0, llm_layers=3, vision_layers=3, vision_hidden=128, sam_patch=4, vocab_size=2048, mask_refine=2)
-    g.llava.model.vision_tower.requires_grad_(False)   # --freeze-vision
-    task = ReferentWordsTask(g, 1.0, 'expression')
-    ds = world_stage1(a.world, 'train', semantic=True, refer_turns=3, seed=0)
-    idx = list(range(len(ds))); random.shuffle(idx)
-    batches = [task.prepare_batch([ds[i] for i in idx[b * 16:(b + 1) * 16]], rng=random) for b in range(5)]
+    task = ReferentWordsTask(recipe_grounder(), 1.0, 'expression')
+    batches = [task.prepare_batch(s, rng=random) for s in recipe_samples(a.world, 5)]
     named = trainable_named_parameters(task)
     arms = {'adamw': dict(optimizer='adamw'), 'muon (float32 NS)': dict(optimizer='muon', muon_ns_dtype='float32'),
             'muon (bfloat16 NS)': dict(optimizer='muon', muon_ns_dtype='bfloat16')}
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')                  # the bfloat16 arm warns on a CPU without a bfloat16 unit: that is what it measures
         opts = {k: make_optimizer(named, TrainConfig(lr=1e-4, muon_lr=1e-4, **kw), task) for k, kw in arms.items()}
-    times, opt_times = {k: [] for k in opts}, {k: [] for k in opts}
-    for blk in range(a.blocks + 1):                      # block 0 warms up both
-        for k, opt in opts.items():
-            for b in batches:
-                t0 = time.perf_counter(); task.training_step(b)['loss'].backward()
-                t1 = time.perf_counter(); opt.step(); t2 = time.perf_counter(); opt.zero_grad(set_to_none=True)
-                if blk: times[k].append(t2 - t0); opt_times[k].append(t2 - t1)
-    med = {k: float(np.median(v)) for k, v in times.items()}
+    times = time_alternating({k: (task, batches, opt) for k, opt in opts.items()}, a.blocks)
+    med = {k: float(np.median(v['step'])) for k, v in times.items()}
     for k in opts:
-        print(f"{k}: {med[k]:.3f} s a step (median of {len(times[k])}), optimizer step {np.median(opt_times[k]) * 1000:.1f} ms")
+        print(f"{k}: {med[k]:.3f} s a step (median of {len(times[k]['step'])}), optimizer step {np.median(times[k]['opt']) * 1000:.1f} ms")
     for k in list(opts)[1:]: print(f"{k} / adamw: {med[k] / med['adamw']:.2f}x a step ({a.threads} threads)")

@@ -11,8 +11,8 @@ Usage: python tools/probe_pretrain_schedule.py WORLD OUT {sam,vision} STEPS [--s
 import argparse, json, time
 import torch
 from referpix2pix.core import seed_everything
-from referpix2pix.grounder import Grounder
 from referpix2pix.stage1 import pretrain_sam, pretrain_vision
+from probe_common import recipe_grounder
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -20,7 +20,7 @@ if __name__ == '__main__':
     ap.add_argument('--schedule', default='cosine'); ap.add_argument('--threads', type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads); seed_everything(0)
-    g = Grounder.build('tiny', device='cpu', seed=0, llm_layers=3, vision_layers=3, vision_hidden=128, sam_patch=4, vocab_size=2048, mask_refine=2)
+    g = recipe_grounder(freeze_vision=False)   # the pre-trainings train the tower; `train_grounder` fixes it only after them
     t0 = time.time()
     if a.part == 'sam':
         r = pretrain_sam(g, a.world, a.out, steps=a.steps, progress=False, lr_schedule=a.schedule)

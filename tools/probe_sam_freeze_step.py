@@ -8,18 +8,16 @@ alternating in blocks so that drift in the machine's speed falls on both.
 
 Usage: python tools/probe_sam_freeze_step.py WORLD [--threads 2] [--blocks 3]
 """
-import argparse, random, time
+import argparse, random
 import numpy as np
 import torch
-from referpix2pix.grounder import Grounder
 from referpix2pix.stage1 import ReferentWordsTask, SamEmbeddingCache, with_cached_embeddings
-from referpix2pix.data.datasets import world_stage1
 from referpix2pix.train import TrainConfig, make_optimizer, trainable_named_parameters
+from probe_common import recipe_grounder, recipe_samples, time_alternating
 
 def setup(samples:list, frozen:bool):
     "A task, its prepared batches and its AdamW, as `train_grounder` builds them with or without `freeze_sam_encoder`"
-    g = Grounder.build('tiny', device='cpu', seed=0, llm_layers=3, vision_layers=3, vision_hidden=128, sam_patch=4, vocab_size=2048, mask_refine=2)
-    g.llava.model.vision_tower.requires_grad_(False)   # --freeze-vision
+    g = recipe_grounder()
     if frozen: g.sam.image_encoder.requires_grad_(False)
     task = ReferentWordsTask(g, 1.0, 'expression')
     prepare = lambda s: task.prepare_batch(s, rng=random)
@@ -32,16 +30,9 @@ if __name__ == '__main__':
     ap.add_argument('world'); ap.add_argument('--threads', type=int, default=2); ap.add_argument('--blocks', type=int, default=3)
     a = ap.parse_args()
     torch.set_num_threads(a.threads); random.seed(0); torch.manual_seed(0)
-    ds = world_stage1(a.world, 'train', semantic=True, refer_turns=3, seed=0)
-    idx = list(range(len(ds))); random.shuffle(idx)
-    samples = [[ds[i] for i in idx[b * 16:(b + 1) * 16]] for b in range(6)]
+    samples = recipe_samples(a.world, 6)
     arms = {k: setup(samples, k == 'fixed, cached encoder') for k in ('trained encoder', 'fixed, cached encoder')}
-    times = {k: [] for k in arms}
-    for blk in range(a.blocks + 1):                     # block 0 warms up both
-        for k, (task, batches, opt) in arms.items():
-            for b in batches:
-                t0 = time.perf_counter(); task.training_step(b)['loss'].backward(); opt.step(); opt.zero_grad(set_to_none=True)
-                if blk: times[k].append(time.perf_counter() - t0)
-    med = {k: float(np.median(v)) for k, v in times.items()}
-    for k, v in med.items(): print(f"{k}: {v:.3f} s a step (median of {len(times[k])})")
+    times = time_alternating(arms, a.blocks)
+    med = {k: float(np.median(v['step'])) for k, v in times.items()}
+    for k, v in med.items(): print(f"{k}: {v:.3f} s a step (median of {len(times[k]['step'])})")
     print(f"trained / fixed: {med['trained encoder'] / med['fixed, cached encoder']:.2f}x a step ({a.threads} threads)")
