@@ -171,12 +171,14 @@ def cmd_train(a):
     if a.stage == 'grounder':
         from referpix2pix.stage1 import train_grounder
         r = train_grounder(a.data, out, preset=a.preset, steps=a.steps or 4000, batch_size=a.batch_size or 16, lr=a.lr or 5e-4,
-                           coref=not a.no_coref, referring=not a.no_referring, plain=a.plain_referring, sam_steps=a.sam_steps, dense_prompt=False if a.no_dense_prompt else None, semantic=a.semantic, vision_steps=a.vision_steps, vision_scenes=a.vision_scenes, freeze_vision=a.freeze_vision, freeze_sam_encoder=a.freeze_sam_encoder, new_classes=a.new_classes, llm_layers=a.llm_layers, llm_hidden=a.llm_hidden, mask_refine=a.mask_refine, sam_patch=a.sam_patch, vocab_size=a.vocab_size, refer_turns=a.refer_turns, vision_layers=a.vision_layers, vision_hidden=a.vision_hidden, qa_steps=a.qa_steps, referent_words=a.referent_words, referent_target=a.referent_target, pointer=a.pointer_loss, lr_schedule=a.lr_schedule, adam_beta2=a.adam_beta2, weight_decay=a.weight_decay, ema_decay=a.ema_decay, optimizer=a.optimizer, muon_lr=a.muon_lr, eval_every=a.eval_every, seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n,
+                           coref=not a.no_coref, referring=not a.no_referring, plain=a.plain_referring, sam_steps=a.sam_steps, dense_prompt=False if a.no_dense_prompt else None, semantic=a.semantic, vision_steps=a.vision_steps, vision_scenes=a.vision_scenes, freeze_vision=a.freeze_vision, freeze_sam_encoder=a.freeze_sam_encoder, parallel_pretraining=a.parallel_pretraining, pretrain_optimizer=a.pretrain_optimizer, pretrain_muon_lr=a.pretrain_muon_lr, pretrain_schedule=a.pretrain_schedule, new_classes=a.new_classes, llm_layers=a.llm_layers, llm_hidden=a.llm_hidden, mask_refine=a.mask_refine, sam_patch=a.sam_patch, vocab_size=a.vocab_size, refer_turns=a.refer_turns, vision_layers=a.vision_layers, vision_hidden=a.vision_hidden, qa_steps=a.qa_steps, referent_words=a.referent_words, referent_target=a.referent_target, pointer=a.pointer_loss, lr_schedule=a.lr_schedule, adam_beta2=a.adam_beta2, weight_decay=a.weight_decay, ema_decay=a.ema_decay, optimizer=a.optimizer, muon_lr=a.muon_lr, eval_every=a.eval_every, seed=a.seed, resume='latest' if a.resume else None, eval_n=a.eval_n,
                            device=a.device, threads=a.threads, progress=not a.quiet)
         if 'grounding' not in r: return r   # another rank of a multi-process launch (rank 0 evaluates and prints)
         _print_report(r['grounding'], "gIoU {giou:.3f}  cIoU {ciou:.3f}  Recall@0.5 {recall_0_5:.3f}", f"model saved to {out/'grounder'}; report in {out/'report.json'}")
         return r
     if a.optimizer != 'adamw' or a.muon_lr is not None: raise CLIError("--optimizer and --muon-lr are for `train grounder` (the editor trains with AdamW)")
+    if a.parallel_pretraining or a.pretrain_optimizer != 'adamw' or a.pretrain_muon_lr is not None or a.pretrain_schedule != 'constant_with_warmup':
+        raise CLIError("--parallel-pretraining and --pretrain-* are for `train grounder` (the tiny grounder's SAM and vision-tower pre-trainings)")
     if a.stage == 'editor' and a.variant:
         from referpix2pix.smartedit import train_variant
         if a.ema_decay: raise CLIError("--ema-decay is for `train grounder` and `train editor` runs, not --variant fine-tunes")
@@ -323,6 +325,10 @@ def build_parser()->argparse.ArgumentParser:
     t.add_argument('--freeze-vision', action='store_true', help='grounder: keep the vision tower fixed in stage 1 (as LISA keeps CLIP fixed)')
     t.add_argument('--vision-scenes', choices=['world', 'generated'], default='world', help="grounder: what the vision tower's pre-training sees: the world's training objects (default) or a newly generated world scene per object")
     t.add_argument('--freeze-sam-encoder', action='store_true', help="grounder: keep SAM's image encoder fixed in stage 1 (as LISA does) and encode each image once")
+    t.add_argument('--parallel-pretraining', action='store_true', help="grounder: on a CPU, run the tiny preset's vision-tower pre-training in a second process while SAM's runs, the threads split between them (see 07b_stage1)")
+    t.add_argument('--pretrain-optimizer', choices=['adamw', 'muon'], default='adamw', help="grounder: optimizer of the tiny preset's SAM and vision-tower pre-trainings (default adamw)")
+    t.add_argument('--pretrain-muon-lr', type=float, default=None, help="grounder: Muon's peak learning rate in the pre-trainings with --pretrain-optimizer muon (default: their AdamW rate, 1e-3)")
+    t.add_argument('--pretrain-schedule', default='constant_with_warmup', help="grounder: learning-rate schedule of the pre-trainings (default constant_with_warmup; cosine decays to 0 at --sam-steps / --vision-steps)")
     t.add_argument('--llm-layers', type=int, default=None, help="grounder: Llama decoder layers of the tiny preset (default: the preset's 2; the bundled grounder has 3)")
     t.add_argument('--vocab-size', type=int, default=None, help="grounder: size of the tiny preset's tokenizer (default: the preset's 512; 1,067 or more: every template and world word one token, conversations a third shorter)")
     t.add_argument('--vision-layers', type=int, default=None, help="grounder: CLIP tower layers of the tiny preset (default: the preset's 2)")

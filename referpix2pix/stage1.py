@@ -14,7 +14,7 @@ from .core import ReferPix2PixError, get_device, save_json, seed_everything
 from .grounder import Grounder, GroundingState, image_key
 from .data.datasets import world_stage1, CoReferEdit, check_new_classes
 from .metrics import GroundingMeter, mask_iou
-from .train import TrainConfig, train, latest_checkpoint, is_main_process, check_ema_decay, check_optimizer
+from .train import SCHEDULES, TrainConfig, train, latest_checkpoint, is_main_process, check_ema_decay, check_optimizer
 
 # %% auto #0
 __all__ = ['FRAMES', 'TURN1_KINDS', 'PRONOUN_KINDS', 'POS_WORDS', 'VISION_SCENES', 'REFERENT_TARGETS', 'grounding_report',
@@ -23,7 +23,7 @@ __all__ = ['FRAMES', 'TURN1_KINDS', 'PRONOUN_KINDS', 'POS_WORDS', 'VISION_SCENES
            'VisualQA', 'qa_tokens', 'collate_qa', 'QATask', 'qa_accuracy', 'pretrain_qa', 'check_vision_scenes',
            'GeneratedObjects', 'ObjectAttributes', 'collate_attributes', 'VisionAttributeTask', 'attribute_accuracy',
            'pretrain_vision', 'referent_turns', 'check_referent_target', 'ReferentWordsTask', 'SamEmbeddingCache',
-           'with_cached_embeddings', 'train_grounder', 'PlainReferring', 'plain_referring']
+           'with_cached_embeddings', 'VisionPretrainingProcess', 'train_grounder', 'PlainReferring', 'plain_referring']
 
 # %% ../nbs/07b_stage1.ipynb #1c725a2b
 FRAMES = ('first', 'source')
@@ -186,13 +186,15 @@ def sam_point_iou(grounder:Grounder, data:str|Path, split:str='val', n:int|None=
 def pretrain_sam(grounder:Grounder, data:str|Path, out:str|Path, steps:int=600, batch_size:int=32, lr:float=1e-3,
                  seed:int=0, progress:bool=True, device:str='cpu',
                  lr_schedule:str='constant_with_warmup', # one of `train.SCHEDULES` (07d's twenty-sixth round measures 'cosine' on fewer steps)
+                 optimizer:str='adamw', muon_lr:float|None=None, # 'muon': Muon on the hidden matrices (`07_train`), at `muon_lr`
                 )->dict:
     "Train the grounder's SAM on point-prompted instance segmentation of the world's training images, report held-out (val) point IoU (again with the same `out`: continue, or reload the finished run)"
     from referpix2pix.data.datasets import RefCOCO
     rc = RefCOCO(Path(data)/'refcoco')
     ds = InstancePoints(rc, rc.image_ids('train'), seed)
     cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10), seed=seed, lr_schedule=lr_schedule,
-                      checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device=device, tensorboard=False, resume='latest', find_unused_parameters=True)
+                      checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device=device, tensorboard=False, resume='latest', find_unused_parameters=True,
+                      optimizer=optimizer, muon_lr=muon_lr)
     r = train(SamPointTask(grounder.sam), ds, partial(collate_points, grounder=grounder), cfg)
     r['val_point_iou'] = sam_point_iou(grounder, data, 'val', seed=seed)
     return r
@@ -338,6 +340,7 @@ class VisionAttributeTask(torch.nn.Module):
         super().__init__(); self.g = g; H = g.llava.config.vision_config.hidden_size
         self.heads = torch.nn.ModuleDict(dict(shape=torch.nn.Linear(H, n_shapes), colour=torch.nn.Linear(H, n_colours))).to(g.device)
     def trainable_parameters(self): return [*self.g.llava.model.vision_tower.parameters(), *self.heads.parameters()]
+    def output_layers(self)->list: return list(self.heads.values())   # read-outs: AdamW, not Muon (07_train)
     def features(self, pixel_values, weights):
         "[B, H]: the patch tokens of the layer LLaVA reads (no CLS), averaged with `weights`"
         c = self.g.llava.config
@@ -364,6 +367,7 @@ def pretrain_vision(grounder:Grounder, data:str|Path, out:str|Path, steps:int=20
                     seed:int=0, progress:bool=True, device:str='cpu', eval_n:int|None=None,
                     scenes:str='world', # 'world': the objects of the world's training images; 'generated': a new scene per object (`GeneratedObjects`)
                     lr_schedule:str='constant_with_warmup', # one of `train.SCHEDULES` (07d's twenty-sixth round measures 'cosine' on fewer steps)
+                    optimizer:str='adamw', muon_lr:float|None=None, # 'muon': Muon on the tower's hidden matrices (`07_train`), at `muon_lr`
                    )->dict:
     "Train the grounder's vision tower to name each training object's shape and colour; report held-out (val) accuracy"
     from referpix2pix.data.datasets import RefCOCO
@@ -374,7 +378,8 @@ def pretrain_vision(grounder:Grounder, data:str|Path, out:str|Path, steps:int=20
         held_out = {image_key(rc.image(i)) for i in rc.image_ids(['val', 'test'])}
         ds = GeneratedObjects(ds.shapes, steps * batch_size, seed=seed, size=rc.image(next(iter(rc.image_ids('train')))).size[0], exclude=held_out)
     cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10), seed=seed, lr_schedule=lr_schedule,
-                      checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device=device, tensorboard=False, resume='latest', find_unused_parameters=True)
+                      checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device=device, tensorboard=False, resume='latest', find_unused_parameters=True,
+                      optimizer=optimizer, muon_lr=muon_lr)
     r = train(task, ds, partial(collate_attributes, grounder=grounder), cfg)
     r['accuracy'] = attribute_accuracy(task, ObjectAttributes(rc, rc.image_ids('val')), eval_n)
     return r
@@ -455,6 +460,49 @@ def with_cached_embeddings(prepare, # a collate function returning `Grounder.pre
     return f
 
 
+# %% ../nbs/07b_stage1.ipynb #p27a0002
+def _vision_pretraining_child(init:str, data:str, out:str, threads:int, kw:dict):
+    "Body of `VisionPretrainingProcess`'s child: pre-train the tower of the grounder saved in `init`, write its weights and record into `out`"
+    import traceback
+    from safetensors.torch import save_file
+    from .core import atomic_save
+    out = Path(out)
+    try:
+        torch.set_num_threads(threads); seed_everything(kw['seed'])
+        g = Grounder.from_pretrained(init, device='cpu')
+        t0 = time.time(); r = pretrain_vision(g, data, out, progress=False, **kw)
+        tower = {k: v.contiguous() for k, v in g.llava.model.vision_tower.state_dict().items()}
+        atomic_save(out/'tower.safetensors', lambda p: save_file(tower, p))
+        save_json(dict(seconds=time.time() - t0, accuracy=r['accuracy'], threads=threads), out/'process.json')
+    except BaseException:
+        out.mkdir(parents=True, exist_ok=True); (out/'error.txt').write_text(traceback.format_exc()); raise SystemExit(1)
+
+class VisionPretrainingProcess:
+    "`pretrain_vision` of a grounder in a spawned process, while this one does other work (SAM's pre-training); `wait` loads the tower it trained"
+    def __init__(self, g:Grounder, data:str|Path, out:str|Path, # the tower's pre-training folder (as `pretrain_vision`'s `out`)
+                 threads:int=1, # torch threads of the child
+                 **kw): # `pretrain_vision` arguments (steps, seed, scenes, lr_schedule, optimizer, muon_lr, ...)
+        import multiprocessing as mp
+        self.out = Path(out); kw.setdefault('seed', 0)
+        for f in ('error.txt', 'process.json'): (self.out/f).unlink(missing_ok=True)
+        g.save_pretrained(self.out/'init')   # what the child starts from: the grounder as it is now
+        self.proc = mp.get_context('spawn').Process(target=_vision_pretraining_child, args=(str(self.out/'init'), str(data), str(self.out), threads, kw), daemon=True)
+        self.proc.start()
+    def stop(self):
+        "End the child now (this process failed before waiting for it)"
+        if self.proc.is_alive(): self.proc.terminate()
+        self.proc.join()
+    def wait(self, g:Grounder)->dict:
+        "Wait for the child, load the tower it trained into `g`, return its record (seconds, accuracy, threads)"
+        from safetensors.torch import load_file
+        self.proc.join()
+        err = self.out/'error.txt'
+        if self.proc.exitcode != 0:
+            why = err.read_text().strip().splitlines()[-1] if err.exists() else 'no traceback was written (killed?)'
+            raise ReferPix2PixError(f"The vision-tower pre-training process failed (exit code {self.proc.exitcode}): {why}. Full traceback: {err}")
+        g.llava.model.vision_tower.load_state_dict(load_file(self.out/'tower.safetensors'))
+        return json.loads((self.out/'process.json').read_text())
+
 # %% ../nbs/07b_stage1.ipynb #c0e9d028
 def train_grounder(data:str|Path, # a folder written by `referpix2pix data shapes` (or laid out like it)
                    out:str|Path, # run folder: checkpoints/, metrics.csv, tb/, grounder/, report.json
@@ -493,6 +541,10 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
                    vision_layers:int|None=None, vision_hidden:int|None=None, # tiny preset: CLIP tower depth and width (None: the preset's 2 and 64)
                    refer_turns:int=1, # ReferCOCO_edit expressions of one image per training conversation (LISA packs up to 3)
                    pointer:float=0.0, # weight of the heatmap's pointer loss (`pointer_loss`, 04_grounder; needs the dense prompt; 0: off)
+                   pretrain_optimizer:str='adamw', # the two pre-trainings' optimizer: 'adamw', or 'muon' (Muon on their hidden matrices)
+                   pretrain_muon_lr:float|None=None, # Muon's peak learning rate in the pre-trainings; None: their AdamW rate (1e-3)
+                   pretrain_schedule:str='constant_with_warmup', # the pre-trainings' learning-rate schedule (one of `train.SCHEDULES`)
+                   parallel_pretraining:bool=False, # CPU: the tower's pre-training in a second process while SAM's runs here (`VisionPretrainingProcess`)
                   )->dict:
     "Train a grounder on a synthetic-world folder (or one of the ablation mixtures) and report held-out grounding by turn type"
     data, out = Path(data), Path(out)
@@ -505,7 +557,8 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     if not 0 <= adam_beta2 < 1: raise ReferPix2PixError(f"adam_beta2: AdamW's second-moment decay, in [0, 1) (got {adam_beta2})")   # before any pre-training runs
     if not weight_decay >= 0: raise ReferPix2PixError(f"weight_decay: AdamW's weight decay, >= 0 (got {weight_decay})")
     check_ema_decay(ema_decay)
-    check_optimizer(optimizer, muon_lr)
+    check_optimizer(optimizer, muon_lr); check_optimizer(pretrain_optimizer, pretrain_muon_lr)
+    if pretrain_schedule not in SCHEDULES: raise ReferPix2PixError(f"pretrain_schedule: one of {', '.join(SCHEDULES)} (got {pretrain_schedule!r})")
     if threads: torch.set_num_threads(threads)
     seed_everything(seed)
     ds = plain_referring(data, 'train') if plain else world_stage1(data, 'train', referring=referring, coref=coref, semantic=semantic, new_classes=new_classes, refer_turns=refer_turns, seed=seed)
@@ -522,15 +575,28 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     def pretraining(name, steps, run):   # a pre-training before stage 1: run on a fresh model, or its record read back on resume
         rec = out/name/'pretraining.json'
         if fresh and steps > 0:
-            t0 = time.time(); r = run(); r = dict(steps=steps, seconds=time.time() - t0, **r); save_json(r, rec); return r
+            t0 = time.time(); r = run(); r = {'steps': steps, 'seconds': time.time() - t0, **r}; save_json(r, rec); return r   # `run` may give its own seconds
         return json.loads(rec.read_text()) if started and rec.exists() else None
+    pre = dict(seed=seed, lr_schedule=pretrain_schedule, optimizer=pretrain_optimizer, muon_lr=pretrain_muon_lr)   # both pre-trainings'
     def sam_run():
-        r = pretrain_sam(g, data, out/'sam', steps=sam_steps, seed=seed, progress=progress, device=tdev)
+        r = pretrain_sam(g, data, out/'sam', steps=sam_steps, progress=progress, device=tdev, **pre)
         return dict(final_dice=float(r['history'][-1]['dice']), val_point_iou=r['val_point_iou'])
-    sam = pretraining('sam', sam_steps, sam_run)
-    vision = pretraining('vision', vision_steps, lambda: dict(accuracy=
-        pretrain_vision(g, data, out/'vision', steps=vision_steps, seed=seed, progress=progress, device=tdev, scenes=vision_scenes)['accuracy'],
-        scenes=vision_scenes))
+    vkw = dict(steps=vision_steps, scenes=vision_scenes, **pre)
+    side = parallel_pretraining and fresh and sam_steps > 0 and vision_steps > 0
+    if side and tdev != 'cpu': raise ReferPix2PixError("parallel_pretraining: the two pre-trainings share the CPU's cores; on a GPU run them one after the other")
+    t_pre = time.time()
+    if side:   # the tower's pre-training in a second process, SAM's here; the threads are split between the two
+        n = torch.get_num_threads(); child = VisionPretrainingProcess(g, data, out/'vision', threads=max(1, n // 2), **vkw)
+        try:
+            torch.set_num_threads(max(1, n - n // 2)); sam = pretraining('sam', sam_steps, sam_run)
+        except BaseException: child.stop(); raise
+        finally: torch.set_num_threads(n)
+        vision = pretraining('vision', vision_steps, lambda: (lambda r: dict(seconds=r['seconds'], accuracy=r['accuracy'], scenes=vision_scenes, threads=r['threads']))(child.wait(g)))
+    else:
+        sam = pretraining('sam', sam_steps, sam_run)
+        vision = pretraining('vision', vision_steps, lambda: dict(accuracy=
+            pretrain_vision(g, data, out/'vision', progress=progress, device=tdev, **vkw)['accuracy'], scenes=vision_scenes))
+    pre_s = time.time() - t_pre
     if pointer: g.loss_weights['pointer'] = pointer
     if freeze_vision: g.llava.model.vision_tower.requires_grad_(False)
     if freeze_sam_encoder: g.sam.image_encoder.requires_grad_(False)
@@ -554,7 +620,8 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     g.save_pretrained(out/'grounder')
     test = CoReferEdit(data/'coreferedit'/'sessions.json', split='test')
     report = dict(grounding=grounding_report(g, test, eval_n, progress=progress), sam_pretraining=sam, vision_pretraining=vision, freeze_vision=freeze_vision, freeze_sam_encoder=freeze_sam_encoder, sam_embedding_cache=None if cache is None else dict(images=len(cache.store), hits=cache.hits, misses=cache.misses), qa_pretraining=qa, train_seconds=train_s, steps=steps,
-                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, adam_beta2=adam_beta2, weight_decay=weight_decay, ema_decay=ema_decay, optimizer=optimizer, muon_lr=muon_lr if optimizer == 'muon' else None, muon_ns_dtype=res['muon_ns_dtype'], referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, mask_refine=g.config.mask_refine, coref=coref and not plain, referring=referring or plain, semantic=semantic and not plain, new_classes=new_classes, plain=plain, preset=preset, llm_layers=g.config.llava['text_config']['num_hidden_layers'], llm_hidden=g.config.llava['text_config']['hidden_size'], sam_patch=g.config.sam['patch_size'], vocab_size=len(g.tokenizer), vision_layers=g.config.llava['vision_config']['num_hidden_layers'], vision_hidden=g.config.llava['vision_config']['hidden_size'], refer_turns=refer_turns, pointer=pointer, train_samples=len(ds), threads=torch.get_num_threads())
+                  batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, adam_beta2=adam_beta2, weight_decay=weight_decay, ema_decay=ema_decay, optimizer=optimizer, muon_lr=muon_lr if optimizer == 'muon' else None, muon_ns_dtype=res['muon_ns_dtype'], referent_words=w, referent_target=referent_target if w > 0 else None, dense_prompt=g.config.dense_prompt, mask_refine=g.config.mask_refine, coref=coref and not plain, referring=referring or plain, semantic=semantic and not plain, new_classes=new_classes, plain=plain, preset=preset, llm_layers=g.config.llava['text_config']['num_hidden_layers'], llm_hidden=g.config.llava['text_config']['hidden_size'], sam_patch=g.config.sam['patch_size'], vocab_size=len(g.tokenizer), vision_layers=g.config.llava['vision_config']['num_hidden_layers'], vision_hidden=g.config.llava['vision_config']['hidden_size'], refer_turns=refer_turns, pointer=pointer, train_samples=len(ds), threads=torch.get_num_threads(),
+                  pretraining=dict(optimizer=pretrain_optimizer, muon_lr=pretrain_muon_lr, schedule=pretrain_schedule, parallel=side, wall_seconds=pre_s if fresh else None))
     save_json(report, out/'report.json')
     return report
 

@@ -455,6 +455,23 @@ def test_train_optimizer_option(tmp_path, world):
     one_line_error(*run([*base, '--out', tmp_path/'bad', '--optimizer', 'muon', '--muon-lr', 0]), "muon_lr: Muon's peak learning rate, > 0")
     one_line_error(*run(['train', 'editor', '--data', world, '--out', tmp_path/'bad', '--optimizer', 'muon', '--quiet']), '--optimizer and --muon-lr are for `train grounder`')
 
+def test_train_parallel_muon_pretraining(tmp_path, world):
+    "--parallel-pretraining runs the tower's pre-training in a second process and --pretrain-* set both pre-trainings' optimizer and schedule: the records say so, the saved (fixed) tower is the child's; refused for the editor and with a bad rate"
+    from safetensors.torch import load_file
+    from referpix2pix.grounder import Grounder
+    base = ['train', 'grounder', '--data', world, '--steps', 2, '--batch-size', 2, '--eval-n', 1, '--sam-steps', 2, '--vision-steps', 2, '--threads', 2, '--quiet']
+    rc, err = run([*base, '--out', tmp_path/'g', '--freeze-vision', '--parallel-pretraining', '--pretrain-optimizer', 'muon', '--pretrain-muon-lr', 5e-3, '--pretrain-schedule', 'cosine']); assert rc == 0, err
+    rep = json.loads((tmp_path/'g'/'report.json').read_text())
+    assert {k: rep['pretraining'][k] for k in ('optimizer', 'muon_lr', 'schedule', 'parallel')} == dict(optimizer='muon', muon_lr=5e-3, schedule='cosine', parallel=True)
+    assert rep['vision_pretraining']['threads'] == 1 and rep['sam_pretraining']['steps'] == 2
+    for part in ('sam', 'vision'):   # each pre-training's own checkpoint records Muon
+        ck = next((tmp_path/'g'/part/'checkpoints').glob('step-*'))
+        assert json.loads((ck/'config.json').read_text())['optimizer'] == 'muon'
+    tower, g = load_file(tmp_path/'g'/'vision'/'tower.safetensors'), Grounder.from_pretrained(tmp_path/'g'/'grounder', device='cpu')
+    assert all(torch.equal(tower[k], v) for k, v in g.llava.model.vision_tower.state_dict().items())
+    one_line_error(*run([*base, '--out', tmp_path/'bad', '--pretrain-optimizer', 'muon', '--pretrain-muon-lr', 0]), "muon_lr: Muon's peak learning rate, > 0")
+    one_line_error(*run(['train', 'editor', '--data', world, '--out', tmp_path/'bad', '--parallel-pretraining', '--quiet']), '--parallel-pretraining and --pretrain-* are for `train grounder`')
+
 def test_train_editor_fine_tunes_a_given_editor(tmp_path, world, model_dir):
     from referpix2pix.editor import EditorModel
     rc, err = run(['train', 'editor', '--data', world, '--out', tmp_path/'ft', '--editor', model_dir, '--no-comb', '--steps', 2,
