@@ -4,7 +4,7 @@
 
 # %% ../nbs/07b_stage1.ipynb #f444b26a
 from __future__ import annotations
-import json, re, time, random, hashlib, itertools
+import json, os, re, time, random, hashlib, itertools
 from functools import partial
 from pathlib import Path
 import numpy as np
@@ -559,6 +559,8 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     check_ema_decay(ema_decay)
     check_optimizer(optimizer, muon_lr); check_optimizer(pretrain_optimizer, pretrain_muon_lr)
     if pretrain_schedule not in SCHEDULES: raise ReferPix2PixError(f"pretrain_schedule: one of {', '.join(SCHEDULES)} (got {pretrain_schedule!r})")
+    if parallel_pretraining and int(os.environ.get('WORLD_SIZE', '1')) > 1:   # the child would join the launch's process group
+        raise ReferPix2PixError("parallel_pretraining: not under a multi-process launch (there the pre-trainings already run in every process); leave it out")
     if threads: torch.set_num_threads(threads)
     seed_everything(seed)
     ds = plain_referring(data, 'train') if plain else world_stage1(data, 'train', referring=referring, coref=coref, semantic=semantic, new_classes=new_classes, refer_turns=refer_turns, seed=seed)
