@@ -183,6 +183,12 @@ def sam_point_iou(grounder:Grounder, data:str|Path, split:str='val', n:int|None=
         ious += [mask_iou((lg > 0).cpu().numpy(), m.numpy()) for lg, m in zip(task.logits(b), b['masks'])]
     return float(np.mean(ious))
 
+def _pretraining_config(out, steps:int, batch_size:int, lr:float, seed:int, progress:bool, device:str, **kw)->TrainConfig:
+    "The pre-trainings' loop settings (checkpoint at the end, warm-up of at most 50 steps, no TensorBoard); `kw`: the rest of `TrainConfig`"
+    return TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10), seed=seed,
+                       checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device=device, tensorboard=False,
+                       find_unused_parameters=True, **kw)
+
 def pretrain_sam(grounder:Grounder, data:str|Path, out:str|Path, steps:int=600, batch_size:int=32, lr:float=1e-3,
                  seed:int=0, progress:bool=True, device:str='cpu',
                  lr_schedule:str='constant_with_warmup', # one of `train.SCHEDULES` (07d's twenty-sixth round measures 'cosine' on fewer steps)
@@ -192,9 +198,7 @@ def pretrain_sam(grounder:Grounder, data:str|Path, out:str|Path, steps:int=600, 
     from referpix2pix.data.datasets import RefCOCO
     rc = RefCOCO(Path(data)/'refcoco')
     ds = InstancePoints(rc, rc.image_ids('train'), seed)
-    cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10), seed=seed, lr_schedule=lr_schedule,
-                      checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device=device, tensorboard=False, resume='latest', find_unused_parameters=True,
-                      optimizer=optimizer, muon_lr=muon_lr)
+    cfg = _pretraining_config(out, steps, batch_size, lr, seed, progress, device, resume='latest', lr_schedule=lr_schedule, optimizer=optimizer, muon_lr=muon_lr)
     r = train(SamPointTask(grounder.sam), ds, partial(collate_points, grounder=grounder), cfg)
     r['val_point_iou'] = sam_point_iou(grounder, data, 'val', seed=seed)
     return r
@@ -283,8 +287,7 @@ def pretrain_qa(grounder:Grounder, data:str|Path, out:str|Path, steps:int=800, b
     "Pre-train the grounder's vision tower, projector and LLM on visual Q&A about the world's training images"
     from referpix2pix.data.datasets import RefCOCO
     rc = RefCOCO(Path(data)/'refcoco')
-    cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10), seed=seed,
-                      checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device='cpu', tensorboard=False, find_unused_parameters=True)
+    cfg = _pretraining_config(out, steps, batch_size, lr, seed, progress, 'cpu')
     r = train(QATask(grounder), VisualQA(rc, 'train', seed), partial(collate_qa, grounder=grounder), cfg)
     r['qa_accuracy'] = qa_accuracy(grounder, VisualQA(rc, 'val', seed + 1))
     return r
@@ -377,9 +380,7 @@ def pretrain_vision(grounder:Grounder, data:str|Path, out:str|Path, steps:int=20
     if scenes == 'generated':
         held_out = {image_key(rc.image(i)) for i in rc.image_ids(['val', 'test'])}
         ds = GeneratedObjects(ds.shapes, steps * batch_size, seed=seed, size=rc.image(next(iter(rc.image_ids('train')))).size[0], exclude=held_out)
-    cfg = TrainConfig(out_dir=str(out), max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10), seed=seed, lr_schedule=lr_schedule,
-                      checkpoint_every=steps, log_every=max(1, min(25, steps // 10)), progress=progress, device=device, tensorboard=False, resume='latest', find_unused_parameters=True,
-                      optimizer=optimizer, muon_lr=muon_lr)
+    cfg = _pretraining_config(out, steps, batch_size, lr, seed, progress, device, resume='latest', lr_schedule=lr_schedule, optimizer=optimizer, muon_lr=muon_lr)
     r = train(task, ds, partial(collate_attributes, grounder=grounder), cfg)
     r['accuracy'] = attribute_accuracy(task, ObjectAttributes(rc, rc.image_ids('val')), eval_n)
     return r
@@ -593,7 +594,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
             torch.set_num_threads(max(1, n - n // 2)); sam = pretraining('sam', sam_steps, sam_run)
         except BaseException: child.stop(); raise
         finally: torch.set_num_threads(n)
-        vision = pretraining('vision', vision_steps, lambda: (lambda r: dict(seconds=r['seconds'], accuracy=r['accuracy'], scenes=vision_scenes, threads=r['threads']))(child.wait(g)))
+        vision = pretraining('vision', vision_steps, lambda: {**child.wait(g), 'scenes': vision_scenes})   # its record: seconds, accuracy, threads
     else:
         sam = pretraining('sam', sam_steps, sam_run)
         vision = pretraining('vision', vision_steps, lambda: dict(accuracy=
