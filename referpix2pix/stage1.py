@@ -19,11 +19,12 @@ from .train import SCHEDULES, TrainConfig, train, latest_checkpoint, is_main_pro
 # %% auto #0
 __all__ = ['FRAMES', 'TURN1_KINDS', 'PRONOUN_KINDS', 'POS_WORDS', 'VISION_SCENES', 'REFERENT_TARGETS', 'grounding_report',
            'world_objects', 'session_image', 'world_sessions', 'turn1_outcome', 'turn1_outcomes', 'pronoun_outcome',
-           'pronoun_outcomes', 'SamPointTask', 'InstancePoints', 'collate_points', 'sam_point_iou', 'pretrain_sam',
-           'VisualQA', 'qa_tokens', 'collate_qa', 'QATask', 'qa_accuracy', 'pretrain_qa', 'check_vision_scenes',
-           'GeneratedObjects', 'ObjectAttributes', 'collate_attributes', 'VisionAttributeTask', 'attribute_accuracy',
-           'pretrain_vision', 'referent_turns', 'check_referent_target', 'ReferentWordsTask', 'SamEmbeddingCache',
-           'with_cached_embeddings', 'VisionPretrainingProcess', 'train_grounder', 'PlainReferring', 'plain_referring']
+           'pronoun_outcomes', 'SamPointTask', 'InstancePoints', 'collate_points', 'first_images', 'sam_point_iou',
+           'pretrain_sam', 'VisualQA', 'qa_tokens', 'collate_qa', 'QATask', 'qa_accuracy', 'pretrain_qa',
+           'check_vision_scenes', 'GeneratedObjects', 'ObjectAttributes', 'collate_attributes', 'VisionAttributeTask',
+           'attribute_accuracy', 'pretrain_vision', 'referent_turns', 'check_referent_target', 'ReferentWordsTask',
+           'SamEmbeddingCache', 'with_cached_embeddings', 'VisionPretrainingProcess', 'train_grounder',
+           'PlainReferring', 'plain_referring']
 
 # %% ../nbs/07b_stage1.ipynb #1c725a2b
 FRAMES = ('first', 'source')
@@ -172,11 +173,20 @@ def collate_points(samples:list, grounder:Grounder)->dict:
     return dict(pixels=torch.stack(px), points=torch.stack(pts), masks=torch.stack(ms))
 
 @torch.no_grad()
+def first_images(rc, # a `RefCOCO`
+                 split:str, n:int|None=None, # the first `n` image ids of the split, in id order (None: all)
+                )->set:
+    "Image ids of a split, cut to its first `n`: the pre-trainings score on a bounded held-out set, whatever the world's size"
+    ids = rc.image_ids(split)
+    return ids if n is None else set(sorted(ids)[:n])
+
 def sam_point_iou(grounder:Grounder, data:str|Path, split:str='val', n:int|None=None, # the first `n` objects of the split (None: all)
-                  batch_size:int=64, seed:int=0)->float:
+                  batch_size:int=64, seed:int=0,
+                  images:int|None=None, # only the objects of the split's first `images` images (`first_images`; None: all)
+                 )->float:
     "Mean IoU of SAM's mask from one point inside each object of a split (`InstancePoints`): the point pre-training's held-out score"
     from referpix2pix.data.datasets import RefCOCO
-    rc = RefCOCO(Path(data)/'refcoco'); ds = InstancePoints(rc, rc.image_ids(split), seed); task = SamPointTask(grounder.sam)
+    rc = RefCOCO(Path(data)/'refcoco'); ds = InstancePoints(rc, first_images(rc, split, images), seed); task = SamPointTask(grounder.sam)
     N, ious = len(ds) if n is None else min(n, len(ds)), []
     for i in range(0, N, batch_size):
         b = collate_points([ds[j] for j in range(i, min(i + batch_size, N))], grounder)
@@ -193,6 +203,7 @@ def pretrain_sam(grounder:Grounder, data:str|Path, out:str|Path, steps:int=600, 
                  seed:int=0, progress:bool=True, device:str='cpu',
                  lr_schedule:str='constant_with_warmup', # one of `train.SCHEDULES` (07d's twenty-sixth round measures 'cosine' on fewer steps)
                  optimizer:str='adamw', muon_lr:float|None=None, # 'muon': Muon on the hidden matrices (`07_train`), at `muon_lr`
+                 eval_images:int|None=200, # the held-out score uses the objects of the first this many validation images (None: all)
                 )->dict:
     "Train the grounder's SAM on point-prompted instance segmentation of the world's training images, report held-out (val) point IoU (again with the same `out`: continue, or reload the finished run)"
     from referpix2pix.data.datasets import RefCOCO
@@ -200,7 +211,7 @@ def pretrain_sam(grounder:Grounder, data:str|Path, out:str|Path, steps:int=600, 
     ds = InstancePoints(rc, rc.image_ids('train'), seed)
     cfg = _pretraining_config(out, steps, batch_size, lr, seed, progress, device, resume='latest', lr_schedule=lr_schedule, optimizer=optimizer, muon_lr=muon_lr)
     r = train(SamPointTask(grounder.sam), ds, partial(collate_points, grounder=grounder), cfg)
-    r['val_point_iou'] = sam_point_iou(grounder, data, 'val', seed=seed)
+    r['val_point_iou'] = sam_point_iou(grounder, data, 'val', seed=seed, images=eval_images)
     return r
 
 # %% ../nbs/07b_stage1.ipynb #88f095a3
@@ -371,6 +382,7 @@ def pretrain_vision(grounder:Grounder, data:str|Path, out:str|Path, steps:int=20
                     scenes:str='world', # 'world': the objects of the world's training images; 'generated': a new scene per object (`GeneratedObjects`)
                     lr_schedule:str='constant_with_warmup', # one of `train.SCHEDULES` (07d's twenty-sixth round measures 'cosine' on fewer steps)
                     optimizer:str='adamw', muon_lr:float|None=None, # 'muon': Muon on the tower's hidden matrices (`07_train`), at `muon_lr`
+                    eval_images:int|None=200, # the held-out accuracy uses the objects of the first this many validation images (None: all)
                    )->dict:
     "Train the grounder's vision tower to name each training object's shape and colour; report held-out (val) accuracy"
     from referpix2pix.data.datasets import RefCOCO
@@ -382,7 +394,7 @@ def pretrain_vision(grounder:Grounder, data:str|Path, out:str|Path, steps:int=20
         ds = GeneratedObjects(ds.shapes, steps * batch_size, seed=seed, size=rc.image(next(iter(rc.image_ids('train')))).size[0], exclude=held_out)
     cfg = _pretraining_config(out, steps, batch_size, lr, seed, progress, device, resume='latest', lr_schedule=lr_schedule, optimizer=optimizer, muon_lr=muon_lr)
     r = train(task, ds, partial(collate_attributes, grounder=grounder), cfg)
-    r['accuracy'] = attribute_accuracy(task, ObjectAttributes(rc, rc.image_ids('val')), eval_n)
+    r['accuracy'] = attribute_accuracy(task, ObjectAttributes(rc, first_images(rc, 'val', eval_images)), eval_n)
     return r
 
 # %% ../nbs/07b_stage1.ipynb #b18380ce
