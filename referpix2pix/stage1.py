@@ -172,7 +172,6 @@ def collate_points(samples:list, grounder:Grounder)->dict:
         ms.append(torch.from_numpy(np.asarray(s['mask'])))
     return dict(pixels=torch.stack(px), points=torch.stack(pts), masks=torch.stack(ms))
 
-@torch.no_grad()
 def first_images(rc, # a `RefCOCO`
                  split:str, n:int|None=None, # the first `n` image ids of the split, in id order (None: all)
                 )->set:
@@ -180,6 +179,7 @@ def first_images(rc, # a `RefCOCO`
     ids = rc.image_ids(split)
     return ids if n is None else set(sorted(ids)[:n])
 
+@torch.no_grad()
 def sam_point_iou(grounder:Grounder, data:str|Path, split:str='val', n:int|None=None, # the first `n` objects of the split (None: all)
                   batch_size:int=64, seed:int=0,
                   images:int|None=None, # only the objects of the split's first `images` images (`first_images`; None: all)
