@@ -14,17 +14,17 @@ from .core import ReferPix2PixError, get_device, save_json, seed_everything
 from .grounder import Grounder, GroundingState, image_key
 from .data.datasets import world_stage1, CoReferEdit, check_new_classes
 from .metrics import GroundingMeter, mask_iou
-from .train import SCHEDULES, TrainConfig, train, latest_checkpoint, is_main_process, check_ema_decay, check_optimizer
+from .train import SCHEDULES, TrainConfig, train, latest_checkpoint, is_main_process, launch_world_size, check_ema_decay, check_optimizer
 
 # %% auto #0
 __all__ = ['FRAMES', 'TURN1_KINDS', 'PRONOUN_KINDS', 'POS_WORDS', 'VISION_SCENES', 'REFERENT_TARGETS', 'grounding_report',
            'world_objects', 'session_image', 'world_sessions', 'turn1_outcome', 'turn1_outcomes', 'pronoun_outcome',
-           'pronoun_outcomes', 'SamPointTask', 'InstancePoints', 'collate_points', 'first_images', 'sam_point_iou',
-           'pretrain_sam', 'VisualQA', 'qa_tokens', 'collate_qa', 'QATask', 'qa_accuracy', 'pretrain_qa',
-           'check_vision_scenes', 'GeneratedObjects', 'ObjectAttributes', 'collate_attributes', 'VisionAttributeTask',
-           'attribute_accuracy', 'pretrain_vision', 'referent_turns', 'check_referent_target', 'ReferentWordsTask',
-           'SamEmbeddingCache', 'with_cached_embeddings', 'VisionPretrainingProcess', 'train_grounder',
-           'PlainReferring', 'plain_referring']
+           'pronoun_outcomes', 'SamPointTask', 'InstancePoints', 'collate_points', 'first_images', 'image_keys',
+           'sam_point_iou', 'pretrain_sam', 'VisualQA', 'qa_tokens', 'collate_qa', 'QATask', 'qa_accuracy',
+           'pretrain_qa', 'check_vision_scenes', 'GeneratedObjects', 'ObjectAttributes', 'collate_attributes',
+           'VisionAttributeTask', 'attribute_accuracy', 'pretrain_vision', 'referent_turns', 'check_referent_target',
+           'ReferentWordsTask', 'SamEmbeddingCache', 'with_cached_embeddings', 'VisionPretrainingProcess',
+           'train_grounder', 'PlainReferring', 'plain_referring']
 
 # %% ../nbs/07b_stage1.ipynb #1c725a2b
 FRAMES = ('first', 'source')
@@ -178,6 +178,12 @@ def first_images(rc, # a `RefCOCO`
     "Image ids of a split, cut to its first `n`: the pre-trainings score on a bounded held-out set, whatever the world's size"
     ids = rc.image_ids(split)
     return ids if n is None else set(sorted(ids)[:n])
+
+def image_keys(rc, # a `RefCOCO`
+               split:str|list, # a split, or a list of splits
+              )->set:
+    "Content hashes (`image_key`) of a split's images: what tells a held-out scene from a training one, whichever world it is in"
+    return {image_key(rc.image(i)) for i in rc.image_ids(split)}
 
 @torch.no_grad()
 def sam_point_iou(grounder:Grounder, data:str|Path, split:str='val', n:int|None=None, # the first `n` objects of the split (None: all)
@@ -390,7 +396,7 @@ def pretrain_vision(grounder:Grounder, data:str|Path, out:str|Path, steps:int=20
     rc = RefCOCO(Path(data)/'refcoco')
     ds = ObjectAttributes(rc, rc.image_ids('train')); task = VisionAttributeTask(grounder, len(ds.shapes), len(ds.colours))
     if scenes == 'generated':
-        held_out = {image_key(rc.image(i)) for i in rc.image_ids(['val', 'test'])}
+        held_out = image_keys(rc, ['val', 'test'])
         ds = GeneratedObjects(ds.shapes, steps * batch_size, seed=seed, size=rc.image(next(iter(rc.image_ids('train')))).size[0], exclude=held_out)
     cfg = _pretraining_config(out, steps, batch_size, lr, seed, progress, device, resume='latest', lr_schedule=lr_schedule, optimizer=optimizer, muon_lr=muon_lr)
     r = train(task, ds, partial(collate_attributes, grounder=grounder), cfg)
@@ -572,7 +578,7 @@ def train_grounder(data:str|Path, # a folder written by `referpix2pix data shape
     check_ema_decay(ema_decay)
     check_optimizer(optimizer, muon_lr); check_optimizer(pretrain_optimizer, pretrain_muon_lr)
     if pretrain_schedule not in SCHEDULES: raise ReferPix2PixError(f"pretrain_schedule: one of {', '.join(SCHEDULES)} (got {pretrain_schedule!r})")
-    if parallel_pretraining and int(os.environ.get('WORLD_SIZE', '1')) > 1:   # the child would join the launch's process group
+    if parallel_pretraining and launch_world_size() > 1:   # the child would join the launch's process group
         raise ReferPix2PixError("parallel_pretraining: not under a multi-process launch (there the pre-trainings already run in every process); leave it out")
     if threads: torch.set_num_threads(threads)
     seed_everything(seed)

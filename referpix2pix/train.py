@@ -22,8 +22,8 @@ __all__ = ['SCHEDULES', 'PRECISIONS', 'OPTIMIZERS', 'MUON_NS_DTYPES', 'MUON_CPU_
            'newton_schulz', 'muon_ns_precision', 'MuonAdamW', 'muon_parameter_names', 'cpu_native_bf16',
            'resolve_muon_ns_dtype', 'make_optimizer', 'make_scheduler', 'epoch_order', 'ResumableBatchSampler',
            'batch_stream', 'get_rng_state', 'set_rng_state', 'check_checkpoint', 'list_checkpoints',
-           'latest_checkpoint', 'load_checkpoint_weights', 'save_checkpoint', 'read_metrics', 'MetricsCSV', 'train',
-           'is_main_process', 'plot_metrics', 'train_throughput']
+           'latest_checkpoint', 'load_checkpoint_weights', 'save_checkpoint', 'read_metrics', 'MetricsCSV',
+           'launch_world_size', 'train', 'is_main_process', 'plot_metrics', 'train_throughput']
 
 # %% ../nbs/07_train.ipynb #ea1d9847
 class CheckpointError(ModelLoadError):
@@ -530,17 +530,21 @@ class _TrainingStep(nn.Module):
     def __init__(self, model): super().__init__(); self.model = model
     def forward(self, batch): return self.model.training_step(batch)
 
+def launch_world_size()->int:
+    "Processes of the launch this process belongs to: `WORLD_SIZE`, which `torchrun` / `accelerate launch` set (1 when run alone)"
+    return int(os.environ.get('WORLD_SIZE', '1'))
+
 def _make_accelerator(cfg:TrainConfig):
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
     from accelerate.utils import DistributedDataParallelKwargs
-    world = int(os.environ.get('WORLD_SIZE', '1'))
+    world = launch_world_size()
     cpu = cfg.device == 'cpu' or (world > 1 and not torch.cuda.is_available())   # torchrun on CPUs: gloo, not N lone processes
     kw = dict(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum, cpu=cpu,
               step_scheduler_with_optimizer=False, kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=cfg.find_unused_parameters)])
     try: acc = Accelerator(**kw)
     except ValueError as e:
-        if 'already been initialized' not in str(e) or int(os.environ.get('WORLD_SIZE', '1')) > 1: raise TrainConfigError(f"Cannot set up accelerate: {e}")
+        if 'already been initialized' not in str(e) or world > 1: raise TrainConfigError(f"Cannot set up accelerate: {e}")
         AcceleratorState._reset_state(reset_partial_state=True)   # single process: a previous train() used other settings
         acc = Accelerator(**kw)
     acc.gradient_accumulation_steps = cfg.grad_accum               # the GradientState is a process-wide singleton
